@@ -1,0 +1,1 @@
+"""ROS-free core: labels, models, checkpoints and the inference engine (numpy + torch only)."""
