@@ -1,0 +1,113 @@
+"""Plain data of the engine: its settings, what a caller asks for, one input frame, one result."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+PRECISIONS = ("fp32", "fp16", "bf16")
+RESIZE_MODES = ("resize", "letterbox")
+DEFAULT_WARMUP_SIZE = (512, 1024)
+
+
+@dataclass
+class EngineConfig:
+    """Runtime knobs of :class:`~frrn_seg_ros.core.engine.SegmentationEngine`.
+
+    - ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+    - ``precision``: ``fp32``, ``fp16`` (CUDA only) or ``bf16`` (autocast on CPU and CUDA).
+    - ``input_size``: ``(H, W)`` of the network input; ``None`` runs each frame at its own size
+      (padded right/bottom to the model's ``size_divisor``).
+    - ``resize_mode``: ``resize`` (stretch) or ``letterbox`` (keep aspect, centre, zero-pad in
+      normalised space); only used with ``input_size``.
+    - ``warmup_iters``: forwards run at construction (0 disables the warm-up).
+    - ``overlay_alpha``: weight of the class colour in the overlay, in [0, 1].
+    - ``max_pixels``: frames with more than this many pixels are refused (FrameError).
+    """
+
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = True
+    input_size: tuple[int, int] | None = None
+    resize_mode: str = "resize"
+    warmup_iters: int = 2
+    overlay_alpha: float = 0.5
+    max_pixels: int = 4096 * 4096
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field and the values it accepts."""
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
+            raise ValueError(f"EngineConfig.device={self.device!r}: expected auto, cpu, cuda or cuda:N")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"EngineConfig.precision={self.precision!r}: expected one of {PRECISIONS}")
+        if not isinstance(self.channels_last, bool):
+            raise ValueError(f"EngineConfig.channels_last={self.channels_last!r}: expected a bool")
+        if self.input_size is not None:
+            size = self.input_size
+            if (
+                not isinstance(size, (tuple, list))
+                or len(size) != 2
+                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
+                or min(size) < 1
+            ):
+                raise ValueError(
+                    f"EngineConfig.input_size={size!r}: expected None or (height, width) positive ints"
+                )
+            self.input_size = (int(size[0]), int(size[1]))
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"EngineConfig.resize_mode={self.resize_mode!r}: expected one of {RESIZE_MODES}")
+        if not _is_int(self.warmup_iters) or self.warmup_iters < 0:
+            raise ValueError(f"EngineConfig.warmup_iters={self.warmup_iters!r}: expected an int >= 0")
+        alpha = self.overlay_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"EngineConfig.overlay_alpha={alpha!r}: expected a number in [0, 1]")
+        if not _is_int(self.max_pixels) or self.max_pixels < 1:
+            raise ValueError(f"EngineConfig.max_pixels={self.max_pixels!r}: expected an int >= 1")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+@dataclass
+class OutputRequest:
+    """Which images to compute besides the label ids (each one costs device time and a copy)."""
+
+    color: bool = True
+    overlay: bool = False
+    confidence: bool = False
+
+
+@dataclass
+class Frame:
+    """One image as it arrives from a camera.
+
+    ``data`` is ``(H, W)`` or ``(H, W, C)`` with the dtype of ``encoding`` (see
+    :mod:`frrn_seg_ros.core.encodings`): uint8, or uint16 for ``mono16``/``16UC1``; ``yuv422``
+    variants are ``(H, W, 2)`` uint8 with an even ``W``; Bayer mosaics are ``(H, W)`` uint8.
+    """
+
+    data: np.ndarray
+    encoding: str
+
+
+@dataclass
+class SegmentationResult:
+    """The outputs for one frame, all at the frame's own resolution.
+
+    - ``labels``: ``(H, W)`` uint8 class ids.
+    - ``color``: ``(H, W, 3)`` uint8 RGB palette image, or None if not requested.
+    - ``overlay``: ``(H, W, 3)`` uint8 RGB blend ``alpha * color + (1 - alpha) * input``, or None.
+    - ``confidence``: ``(H, W)`` uint8 ``round(255 * max softmax)``, or None.
+    - ``timings_ms``: ``convert``, ``preprocess``, ``inference``, ``postprocess`` and ``total`` of
+      the :meth:`segment` call this frame was part of.
+    """
+
+    labels: np.ndarray
+    color: np.ndarray | None = None
+    overlay: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)

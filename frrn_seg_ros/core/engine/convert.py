@@ -1,0 +1,152 @@
+"""Frame checks, upload, and encoding -> RGB conversion on the device.
+
+Conversions (all produce ``(N, 3, H, W)`` uint8 RGB, channels-last strides where free):
+
+- ``rgb8``/``bgr8``/``rgba8``/``bgra8``: channel selection (exact).
+- ``mono8``/``8UC1``: the grey value in all three channels.
+- ``mono16``/``16UC1``: ``round(v / 257)``, i.e. the full 16-bit range maps to 0..255 (no per-frame
+  stretching, so the same scene gives the same input whatever the frame's maximum).
+- ``yuv422`` (UYVY, the ROS byte order) and ``yuv422_yuy2`` (YUYV): BT.601 full-range (JPEG) math,
+  ``R = Y + 1.402 V'``, ``G = Y - 0.344136 U' - 0.714136 V'``, ``B = Y + 1.772 U'`` with
+  ``U' = U - 128``; each chroma pair is shared by two neighbouring pixels.
+- ``bayer_{rggb,bggr,gbrg,grbg}8``: bilinear demosaic by a 3x3 convolution, mirror-padded.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..encodings import FrameError, encoding_info
+from .config import Frame
+
+YUV_ORDER = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
+BAYER_PATTERNS = {"bayer_rggb8": "RGGB", "bayer_bggr8": "BGGR", "bayer_gbrg8": "GBRG", "bayer_grbg8": "GRBG"}
+_CHANNELS = {"rgb8": (0, 1, 2), "bgr8": (2, 1, 0), "rgba8": (0, 1, 2), "bgra8": (2, 1, 0)}
+
+
+def check_frame(frame: Frame, max_pixels: int) -> np.ndarray:
+    """Validate ``frame`` and return its data as a C-contiguous ``(H, W, C)`` array.
+
+    Raises :class:`FrameError` with a message naming the problem: unknown encoding, data that is
+    not an array, wrong dtype / ndim / channels for the encoding, zero size, too many pixels, an
+    odd width for YUV 4:2:2, or a Bayer mosaic smaller than 2x2.
+    """
+    info = encoding_info(frame.encoding)
+    data = frame.data
+    if not isinstance(data, np.ndarray):
+        raise FrameError(f"{frame.encoding} frame data must be a numpy array, got {type(data).__name__}")
+    if data.dtype != np.dtype(info.dtype):
+        want = np.dtype(info.dtype)
+        got = data.dtype.name if data.dtype.name != want.name else f"{data.dtype.str} (byte order)"
+        raise FrameError(f"{frame.encoding} frame must be {want.name} ({want.str}), got dtype {got}")
+    if data.ndim == 2 and info.channels == 1:
+        data = data[:, :, None]
+    if data.ndim != 3 or data.shape[2] != info.channels:
+        want = "(H, W) or (H, W, 1)" if info.channels == 1 else f"(H, W, {info.channels})"
+        raise FrameError(f"{frame.encoding} frame must have shape {want}, got {data.shape}")
+    height, width = data.shape[:2]
+    if height == 0 or width == 0:
+        raise FrameError(f"{frame.encoding} frame has zero size {height}x{width}")
+    if height * width > max_pixels:
+        raise FrameError(
+            f"{frame.encoding} frame {height}x{width} has {height * width} pixels, more than "
+            f"max_pixels={max_pixels}"
+        )
+    if frame.encoding in YUV_ORDER and width % 2:
+        raise FrameError(f"{frame.encoding} frame width must be even (4:2:2 chroma pairs), got {width}")
+    if frame.encoding in BAYER_PATTERNS and (height < 2 or width < 2):
+        raise FrameError(f"{frame.encoding} frame must be at least 2x2, got {height}x{width}")
+    return np.ascontiguousarray(data)
+
+
+def upload(arrays: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """Stack equal-shape ``(H, W, C)`` arrays into one ``(N, H, W, C)`` tensor on ``device``.
+
+    The raw integers travel once (uint8, or 16-bit for 16-bit encodings); on CUDA through pinned
+    memory with a non-blocking copy. uint16 travels as int16 bits (torch's uint16 support is
+    partial on some devices/versions); :func:`to_rgb` reads them back as unsigned.
+    """
+    batch = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+    if batch.dtype == np.uint16:
+        batch = batch.view(np.int16)
+    with warnings.catch_warnings():  # read-only buffers (np.frombuffer on a message) are never written
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(batch)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
+def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
+    """Convert ``(N, H, W, C)`` raw frames of ``encoding`` to ``(N, 3, H, W)`` uint8 RGB.
+
+    16-bit frames may arrive as uint16 or as int16 bit patterns (see :func:`upload`).
+    """
+    if encoding in _CHANNELS:
+        rgb = raw[..., list(_CHANNELS[encoding])] if encoding != "rgb8" else raw
+    elif encoding in ("mono8", "8UC1"):
+        rgb = raw.expand(-1, -1, -1, 3)
+    elif encoding in ("mono16", "16UC1"):
+        unsigned = raw.to(torch.int32).bitwise_and_(0xFFFF) if raw.dtype == torch.int16 else raw
+        rgb = _round_u8(unsigned.to(torch.float32) / 257.0).expand(-1, -1, -1, 3)
+    elif encoding in YUV_ORDER:
+        rgb = yuv422_to_rgb(raw, YUV_ORDER[encoding])
+    elif encoding in BAYER_PATTERNS:
+        return bayer_to_rgb(raw[..., 0], BAYER_PATTERNS[encoding])
+    else:  # check_frame rejects these first
+        raise FrameError(f"no device conversion for encoding {encoding!r}")
+    return rgb.permute(0, 3, 1, 2)
+
+
+def _round_u8(x: torch.Tensor) -> torch.Tensor:
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def yuv422_to_rgb(raw: torch.Tensor, order: str) -> torch.Tensor:
+    """``(N, H, W, 2)`` uint8 UYVY/YUYV -> ``(N, H, W, 3)`` uint8 RGB (BT.601 full range)."""
+    n, h, w, _ = raw.shape
+    pairs = raw.reshape(n, h, w // 2, 4).to(torch.float32)  # two pixels = 4 bytes
+    if order == "uyvy":
+        u, y0, v, y1 = pairs.unbind(-1)
+    else:
+        y0, u, y1, v = pairs.unbind(-1)
+    y = torch.stack((y0, y1), dim=-1).reshape(n, h, w)
+    u = (u - 128.0).repeat_interleave(2, dim=-1)
+    v = (v - 128.0).repeat_interleave(2, dim=-1)
+    r = y + 1.402 * v
+    g = y - 0.344136 * u - 0.714136 * v
+    b = y + 1.772 * u
+    return _round_u8(torch.stack((r, g, b), dim=-1))
+
+
+def _bayer_masks(pattern: str, h: int, w: int, device: torch.device) -> torch.Tensor:
+    """``(3, H, W)`` float masks: 1 where the mosaic samples R, G, B respectively."""
+    masks = torch.zeros(3, h, w, device=device)
+    for index, colour in enumerate(pattern):
+        dy, dx = divmod(index, 2)
+        masks["RGB".index(colour), dy::2, dx::2] = 1.0
+    return masks
+
+
+_KERNEL_RB = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 4.0
+_KERNEL_G = torch.tensor([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]) / 4.0
+
+
+def bayer_to_rgb(mosaic: torch.Tensor, pattern: str) -> torch.Tensor:
+    """``(N, H, W)`` uint8 Bayer mosaic -> ``(N, 3, H, W)`` uint8 RGB by bilinear demosaic.
+
+    Each colour plane keeps its own samples and fills the gaps with the mean of the nearest
+    samples of that colour (3x3 kernels); borders are mirror-padded, which preserves the CFA
+    phase. Needs H, W >= 2.
+    """
+    _, h, w = mosaic.shape
+    masks = _bayer_masks(pattern, h, w, mosaic.device)
+    planes = mosaic.to(torch.float32)[:, None] * masks[None]  # (N, 3, H, W)
+    planes = F.pad(planes, (1, 1, 1, 1), mode="reflect")
+    kernel = torch.stack((_KERNEL_RB, _KERNEL_G, _KERNEL_RB))[:, None].to(mosaic.device)
+    rgb = F.conv2d(planes, kernel, groups=3)
+    return _round_u8(rgb)

@@ -1,0 +1,254 @@
+"""The segmentation engine: frames in, labels / colour / overlay / confidence out, on one device."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import CheckpointMeta, default_meta, file_sha256, load_model
+from ..labels import CITYSCAPES, LabelSet, palette_from_colors
+from .config import DEFAULT_WARMUP_SIZE, EngineConfig, Frame, OutputRequest, SegmentationResult
+from .convert import check_frame, to_rgb, upload
+from .device import resolve_device, resolve_precision
+from .postprocess import postprocess, to_host
+from .preprocess import normalisation, plan_geometry, preprocess
+from .timing import StageTimer
+
+logger = logging.getLogger(__name__)
+
+
+class SegmentationEngine:
+    """Run a segmentation model on camera frames: one model, one device, batched by frame shape.
+
+    Precision: fp16/bf16 run under ``torch.autocast`` (weights stay fp32, so BatchNorm statistics
+    and any fp32-only op stay safe; convolutions run in the low precision). The logits are
+    upcast to fp32 before upsampling and argmax.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        meta: CheckpointMeta,
+        config: EngineConfig | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
+    ) -> None:
+        start = time.perf_counter()
+        self._config = config if config is not None else EngineConfig()
+        self._config.validate()
+        if meta.num_classes > 255:
+            raise ValueError(f"{meta.num_classes} classes do not fit uint8 labels (at most 255)")
+        self._meta = meta
+        self._device = resolve_device(self._config.device)
+        self._autocast_dtype = resolve_precision(self._config.precision, self._device)
+        model = model.eval().to(self._device)
+        if self._config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self._model = model
+        self._size_divisor = int(getattr(model, "size_divisor", 1) or 1)
+        self._scale, self._bias = normalisation(meta.mean, meta.std, self._device)
+        self._palette_np = palette_from_colors(meta.class_colors)
+        self._palette = torch.from_numpy(self._palette_np).to(self._device)
+        self._sha256 = file_sha256(checkpoint_path) if checkpoint_path is not None else None
+        self._random_weights = False
+        self._warmup_time_s = 0.0
+        self._load_time_s = time.perf_counter() - start
+        if self._config.warmup_iters > 0:
+            height, width = self._config.input_size or DEFAULT_WARMUP_SIZE
+            self._warmup_time_s = self.warmup(height, width)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike, config: EngineConfig | None = None
+    ) -> SegmentationEngine:
+        """Load a checkpoint (weights-only; :class:`CheckpointError` propagates) and build the engine."""
+        start = time.perf_counter()
+        model, meta = load_model(path)
+        read_s = time.perf_counter() - start
+        engine = cls(model, meta, config, checkpoint_path=path)
+        engine._load_time_s += read_s
+        logger.info(
+            "loaded %s (%d classes) from %s in %.2f s on %s/%s",
+            meta.architecture, meta.num_classes, path, engine.load_time_s, engine.device, engine.precision,
+        )
+        return engine
+
+    @classmethod
+    def from_architecture(
+        cls, architecture: str, config: EngineConfig | None = None, label_set: LabelSet = CITYSCAPES
+    ) -> SegmentationEngine:
+        """An engine with RANDOM weights (for smoke tests and benchmarks): its output is meaningless."""
+        from ..models import build_model
+
+        logger.warning(
+            "RANDOM WEIGHTS: %s has no checkpoint; segmentation output is meaningless "
+            "(use for plumbing tests and speed measurements only)", architecture,
+        )
+        start = time.perf_counter()
+        model = build_model(architecture, num_classes=label_set.num_classes)
+        meta = default_meta(architecture, label_set, weights="random")
+        build_s = time.perf_counter() - start
+        engine = cls(model, meta, config)
+        engine._random_weights = True
+        engine._load_time_s += build_s
+        return engine
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def meta(self) -> CheckpointMeta:
+        return self._meta
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def precision(self) -> str:
+        return self._config.precision
+
+    @property
+    def config(self) -> EngineConfig:
+        return self._config
+
+    @property
+    def palette(self) -> np.ndarray:
+        """``(256, 3)`` uint8 RGB palette indexed by class id (ids without a class are black)."""
+        return self._palette_np
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._meta.class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return self._meta.num_classes
+
+    @property
+    def size_divisor(self) -> int:
+        return self._size_divisor
+
+    @property
+    def checkpoint_sha256(self) -> str | None:
+        return self._sha256
+
+    @property
+    def load_time_s(self) -> float:
+        return self._load_time_s
+
+    @property
+    def warmup_time_s(self) -> float:
+        return self._warmup_time_s
+
+    @property
+    def random_weights(self) -> bool:
+        return self._random_weights
+
+    # ------------------------------------------------------------------ running
+    def warmup(self, height: int, width: int) -> float:
+        """Run ``max(1, warmup_iters)`` passes on a black ``height x width`` rgb8 frame; seconds."""
+        frame = Frame(np.zeros((height, width, 3), dtype=np.uint8), "rgb8")
+        start = time.perf_counter()
+        for _ in range(max(1, self._config.warmup_iters)):
+            self.segment([frame])
+        return time.perf_counter() - start
+
+    def segment_rgb(self, rgb: np.ndarray, outputs: OutputRequest | None = None) -> SegmentationResult:
+        """Segment one ``(H, W, 3)`` uint8 RGB image."""
+        return self.segment([Frame(rgb, "rgb8")], outputs)[0]
+
+    def segment(
+        self, frames: Sequence[Frame], outputs: OutputRequest | None = None
+    ) -> list[SegmentationResult]:
+        """Segment ``frames``; results come back in the same order, at each frame's own size.
+
+        Every frame is validated before any work (:class:`FrameError` names the bad one). Frames
+        of equal shape and encoding run as one batched forward pass.
+        """
+        outputs = outputs if outputs is not None else OutputRequest()
+        arrays = []
+        for index, frame in enumerate(frames):
+            try:
+                arrays.append(check_frame(frame, self._config.max_pixels))
+            except ValueError as exc:
+                if len(frames) == 1:
+                    raise
+                raise type(exc)(f"frame {index}: {exc}") from None
+        groups: dict[tuple, list[int]] = {}
+        for index, (frame, array) in enumerate(zip(frames, arrays, strict=True)):
+            groups.setdefault((frame.encoding, array.shape), []).append(index)
+        timer = StageTimer(self._device)
+        host: list[dict[str, torch.Tensor] | None] = [None] * len(arrays)
+        with torch.inference_mode():
+            timer.start()
+            for (encoding, _), indices in groups.items():
+                batch = self._run_group([arrays[i] for i in indices], encoding, outputs, timer)
+                for position, index in enumerate(indices):
+                    host[index] = {name: tensor[position] for name, tensor in batch.items()}
+            timings = timer.result()
+        return [
+            SegmentationResult(
+                labels=item["labels"].numpy(),
+                color=item["color"].numpy() if "color" in item else None,
+                overlay=item["overlay"].numpy() if "overlay" in item else None,
+                confidence=item["confidence"].numpy() if "confidence" in item else None,
+                timings_ms=dict(timings),
+            )
+            for item in host  # type: ignore[union-attr]
+        ]
+
+    def _run_group(
+        self, arrays: list[np.ndarray], encoding: str, outputs: OutputRequest, timer: StageTimer
+    ) -> dict[str, torch.Tensor]:
+        """One batched pass over equal-shape frames; returns host uint8 tensors ``(N, ...)``."""
+        rgb = to_rgb(upload(arrays, self._device), encoding)
+        timer.mark("convert")
+        geometry = plan_geometry(
+            tuple(rgb.shape[-2:]), self._config.input_size, self._config.resize_mode, self._size_divisor
+        )
+        x = preprocess(rgb, geometry, self._scale, self._bias, self._config.channels_last)
+        timer.mark("preprocess")
+        with self._autocast():
+            logits = self._model(x)
+        logits = self._check_logits(logits, x)
+        timer.mark("inference")
+        alpha = self._config.overlay_alpha
+        result = to_host(postprocess(logits, geometry, rgb, self._palette, outputs, alpha))
+        timer.mark("postprocess")
+        return result
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self._autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self._device.type, dtype=self._autocast_dtype)
+
+    def _check_logits(self, logits: object, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(logits, dict):
+            logits = logits["out"]
+        elif isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        expected = (x.shape[0], self.num_classes, *x.shape[-2:])
+        if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
+            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise RuntimeError(
+                f"{type(self._model).__name__} returned {shape}; the engine needs logits "
+                f"(N, num_classes, H, W) = {expected} at the input size"
+            )
+        return logits
+
+    def memory_stats(self) -> dict[str, float]:
+        """GPU memory in MB (allocated, peak allocated, reserved) on CUDA; ``{}`` on CPU."""
+        if self._device.type != "cuda":
+            return {}
+        mb = 1024.0 * 1024.0
+        return {
+            "allocated_mb": torch.cuda.memory_allocated(self._device) / mb,
+            "peak_allocated_mb": torch.cuda.max_memory_allocated(self._device) / mb,
+            "reserved_mb": torch.cuda.memory_reserved(self._device) / mb,
+        }

@@ -1,0 +1,103 @@
+"""Logits -> uint8 outputs on the device: undo the geometry, upsample, argmax, palette, overlay.
+
+The logits are cropped to the image content (divisor padding and letterbox border removed) and
+upsampled bilinearly (``align_corners=False``) to the frame's own size BEFORE the argmax, as the
+papers evaluate. For large frames the full-resolution logits are never held at once: classes are
+processed in chunks of at most ``CHUNK_ELEMENTS`` values, keeping a running max / argmax and, only
+when confidence is requested, a running softmax denominator (so softmax is never materialised).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .config import OutputRequest
+from .preprocess import Geometry
+
+CHUNK_ELEMENTS = 1 << 26  # 64 Mi float32 values (256 MB) of full-resolution logits at a time
+
+
+def _upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    logits = logits.to(torch.float32)
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+def labels_and_confidence(
+    logits: torch.Tensor, geometry: Geometry, confidence: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(N, C, Hp, Wp)`` logits -> ``(N, H, W)`` uint8 labels and optional uint8 confidence.
+
+    Confidence is ``round(255 * max softmax)`` = ``round(255 / sum_c exp(l_c - max_c l))``.
+    Ties go to the lowest class id.
+    """
+    rows, cols = geometry.content
+    logits = logits[:, :, rows, cols]
+    n, classes = logits.shape[:2]
+    height, width = geometry.source
+    step = max(1, CHUNK_ELEMENTS // max(1, n * height * width))
+    best_val = best_idx = denom = None
+    for first in range(0, classes, step):
+        chunk = _upsample(logits[:, first : first + step], (height, width))  # (N, k, H, W)
+        idx = chunk.argmax(dim=1, keepdim=True)
+        val = chunk.gather(1, idx)
+        if best_val is None:
+            best_val, best_idx = val, idx
+            if confidence:
+                denom = torch.exp(chunk - val).sum(dim=1, keepdim=True)
+            continue
+        new_max = torch.maximum(best_val, val)
+        if confidence:
+            denom = denom * torch.exp(best_val - new_max)
+            denom += torch.exp(chunk - new_max).sum(dim=1, keepdim=True)
+        best_idx = torch.where(val > best_val, idx + first, best_idx)
+        best_val = new_max
+    labels = best_idx[:, 0].to(torch.uint8)
+    conf = None
+    if confidence:
+        conf = (255.0 / denom[:, 0]).round_().clamp_(0, 255).to(torch.uint8)
+    return labels, conf
+
+
+def postprocess(
+    logits: torch.Tensor,
+    geometry: Geometry,
+    rgb: torch.Tensor,
+    palette: torch.Tensor,
+    outputs: OutputRequest,
+    overlay_alpha: float,
+) -> dict[str, torch.Tensor]:
+    """All requested outputs as uint8 device tensors.
+
+    ``logits``: ``(N, C, Hp, Wp)``; ``rgb``: ``(N, 3, H, W)`` uint8 input; ``palette``: ``(256, 3)``
+    uint8 on the same device. Returns ``labels`` ``(N, H, W)`` and, if requested, ``color`` and
+    ``overlay`` ``(N, H, W, 3)`` and ``confidence`` ``(N, H, W)``.
+    """
+    labels, conf = labels_and_confidence(logits, geometry, outputs.confidence)
+    result = {"labels": labels}
+    if outputs.color or outputs.overlay:
+        color = palette[labels.long()]  # (N, H, W, 3)
+        if outputs.color:
+            result["color"] = color
+        if outputs.overlay:
+            image = rgb.permute(0, 2, 3, 1).to(torch.float32)
+            blend = color.to(torch.float32).mul_(overlay_alpha).add_(image.mul_(1.0 - overlay_alpha))
+            result["overlay"] = blend.round_().clamp_(0, 255).to(torch.uint8)
+    if conf is not None:
+        result["confidence"] = conf
+    return result
+
+
+def to_host(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Copy uint8 device tensors to the CPU (pinned, non-blocking on CUDA: synchronise before use)."""
+    host = {}
+    for name, tensor in tensors.items():
+        if tensor.device.type == "cpu":
+            host[name] = tensor.contiguous()
+            continue
+        buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        buffer.copy_(tensor, non_blocking=True)
+        host[name] = buffer
+    return host
