@@ -1,0 +1,58 @@
+"""Recipe dict -> model, sample pipeline and loss (shared by the trainer and the benchmark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from frrn_seg_ros.core.models import architecture_info, build_model
+
+from .losses import build_loss
+from .pipelines import PipelineConfig, SegmentationPipeline
+
+
+def make_model(cfg: dict[str, Any]) -> nn.Module:
+    """Build the recipe's model; a missing ``pretrained_backbone`` file is an error naming it."""
+    m = cfg["model"]
+    kwargs: dict[str, Any] = {}
+    if m["name"].startswith("frrn"):
+        kwargs["gradient_checkpointing"] = bool(m["gradient_checkpointing"])
+    if m.get("pretrained_backbone"):
+        path = Path(str(m["pretrained_backbone"])).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"model.pretrained_backbone: ImageNet ResNet-18 weights file not found: {path} "
+                "(provide torchvision's resnet18 state dict; nothing is downloaded)"
+            )
+        if not m["name"].startswith("csrnet"):
+            raise ValueError(f"model.pretrained_backbone is only used by CSRNet, not {m['name']}")
+        kwargs["pretrained_backbone"] = str(path)
+    return build_model(m["name"], num_classes=int(m["num_classes"]), **kwargs)
+
+
+def make_pipeline(cfg: dict[str, Any]) -> SegmentationPipeline:
+    d, info = cfg["data"], architecture_info(cfg["model"]["name"])
+    return SegmentationPipeline(
+        PipelineConfig(
+            kind=d["kind"],
+            downsample=int(d["downsample"]),
+            downsample_method=d["downsample_method"],
+            translate=int(d["translate"]),
+            gamma=float(d["gamma"]),
+            hflip=bool(d["hflip"]),
+            scales=list(d["scales"]),
+            crop=d["crop"],
+            mean=info.mean,
+            std=info.std,
+        )
+    )
+
+
+def make_loss(cfg: dict[str, Any]) -> nn.Module:
+    """The recipe's loss (``loss.name``; bootstrapped CE takes ``loss.k`` / ``loss.fraction``)."""
+    loss = cfg["loss"]
+    if loss["name"] == "bootstrapped_ce":
+        return build_loss("bootstrapped_ce", k=loss["k"], fraction=float(loss["fraction"]))
+    return build_loss(loss["name"])

@@ -1,0 +1,109 @@
+"""Training checkpoints: everything needed for an exact resume, loadable with ``weights_only=True``.
+
+Layout (plain containers, tensors and numbers only)::
+
+    {"format": "frrn_seg_train", "version": 1, "iteration": int, "best_miou": float,
+     "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ...,
+     "rng": {"python": [...], "numpy": {...}, "torch": ByteTensor, "cuda": [ByteTensor, ...]},
+     "config": recipe dict, "metrics": dict}
+
+The node checkpoint (weights + metadata only) is made from this by :mod:`training.export`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+TRAIN_FORMAT = "frrn_seg_train"
+TRAIN_FORMAT_VERSION = 1
+
+
+def capture_rng() -> dict[str, Any]:
+    """Python, numpy, torch (and CUDA) global RNG states as plain data / tensors."""
+    version, state, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    rng: dict[str, Any] = {
+        "python": [version, list(state), gauss],
+        "numpy": {
+            "name": np_name,
+            "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "gauss": float(np_gauss),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(rng: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng`."""
+    version, state, gauss = rng["python"]
+    random.setstate((int(version), tuple(int(v) for v in state), gauss))
+    np_state = rng["numpy"]
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            int(np_state["pos"]),
+            int(np_state["has_gauss"]),
+            float(np_state["gauss"]),
+        )
+    )
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def plain(value: Any) -> Any:
+    """Recursively turn a config into YAML/torch-weights-only friendly plain data."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def save_training_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` (see module doc) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": TRAIN_FORMAT, "version": TRAIN_FORMAT_VERSION, **state}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_training_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a training checkpoint with ``weights_only=True``; clear error if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training checkpoint not found: {path}")
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != TRAIN_FORMAT:
+        raise ValueError(f"{path} is not a training checkpoint (no 'format': '{TRAIN_FORMAT}' entry)")
+    return payload
