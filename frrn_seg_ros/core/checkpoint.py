@@ -28,12 +28,16 @@ import torch
 from torch import nn
 
 from .labels import CITYSCAPES, LabelSet
+from .models.info import IMAGENET_MEAN, IMAGENET_STD, UNIT_MEAN, UNIT_STD
 
 FORMAT_NAME = "frrn_seg_ros"
 FORMAT_VERSION = 1
 
-UNIT_MEAN, UNIT_STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+__all__ = [
+    "IMAGENET_MEAN", "IMAGENET_STD", "UNIT_MEAN", "UNIT_STD", "CheckpointError", "CheckpointMeta",
+    "default_meta", "file_sha256", "load_checkpoint", "load_model", "load_state_dict_checked",
+    "save_checkpoint",
+]
 
 
 class CheckpointError(RuntimeError):
@@ -97,7 +101,9 @@ def default_meta(
     )
 
 
-def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: CheckpointMeta) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: CheckpointMeta
+) -> Path:
     """Write weights + metadata atomically to ``path`` (``.safetensors`` or torch format)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +176,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             header = f.metadata() or {}
-            state = {key: f.get_tensor(key) for key in f.keys()}
+            state = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {exc}") from None
     if FORMAT_NAME not in header:
