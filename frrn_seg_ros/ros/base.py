@@ -1,0 +1,172 @@
+"""What the plain and the lifecycle node share: engine construction, the pipeline, diagnostics,
+class metadata, the ``~/enable`` service and run-time parameter updates."""
+
+from __future__ import annotations
+
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
+from std_srvs.srv import SetBool
+
+from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
+
+from . import diagnostics as diag
+from .label_info import classes_payload, publish_class_metadata
+from .parameters import SPEC, NodeParams, ParameterError, with_changes
+from .pipeline import SegmentationPipeline
+
+
+def engine_config(params: NodeParams) -> EngineConfig:
+    """The engine settings of ``params`` (validated; errors name the ROS parameter)."""
+    size = (params.input_height, params.input_width) if params.input_height else None
+    config = EngineConfig(
+        device=params.device,
+        precision=params.precision,
+        channels_last=params.channels_last,
+        input_size=size,
+        resize_mode=params.resize_mode,
+        warmup_iters=params.warmup_iters,
+        overlay_alpha=params.overlay_alpha,
+        max_pixels=params.max_image_pixels,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        names = {
+            "device": "device",
+            "precision": "precision",
+            "input_size": "model.input_height",
+            "resize_mode": "model.resize_mode",
+            "warmup_iters": "model.warmup_iters",
+            "overlay_alpha": "publish.overlay_alpha",
+            "max_pixels": "max_image_pixels",
+            "channels_last": "model.channels_last",
+        }
+        field = next((ros for attr, ros in names.items() if f".{attr}=" in str(exc)), "device")
+        raise ParameterError(field, str(exc)) from None
+    return config
+
+
+def build_engine(params: NodeParams, logger) -> SegmentationEngine:
+    """Load ``model.checkpoint`` (CheckpointError if missing/corrupt) or build random weights."""
+    config = engine_config(params)
+    if params.checkpoint:
+        return SegmentationEngine.from_checkpoint(params.checkpoint, config)
+    logger.warning(
+        f"model.checkpoint is empty: running {params.architecture} with RANDOM WEIGHTS; "
+        "the output is meaningless (set model.checkpoint to a trained checkpoint)"
+    )
+    try:
+        return SegmentationEngine.from_architecture(params.architecture, config)
+    except (ValueError, KeyError) as exc:
+        raise ParameterError("model.architecture", str(exc)) from None
+
+
+class SegmentationMixin:
+    """Mixed into rclpy ``Node`` / ``LifecycleNode``; call ``_setup`` then ``_set_active``."""
+
+    params: NodeParams
+    engine = None
+    pipeline: SegmentationPipeline | None = None
+
+    def _init_state(self) -> None:
+        self._enabled = True
+        self._active = False
+        self._aux: list = []  # label pubs, diagnostics pub/timer, service
+        self.pipeline = None
+
+    def _setup(self, params: NodeParams, engine=None) -> None:
+        """Build (or adopt) the engine and create every entity; processing stays off."""
+        self.params = params
+        self.engine = engine if engine is not None else build_engine(params, self.get_logger())
+        eng = self.engine
+        meta = eng.meta
+        payload = classes_payload(
+            meta.architecture,
+            list(meta.class_names),
+            [list(c) for c in meta.class_colors],
+            checkpoint_sha256=eng.checkpoint_sha256 or "",
+            random_weights=bool(eng.random_weights),
+        )
+        self._aux.extend(publish_class_metadata(self, payload))
+        self.pipeline = SegmentationPipeline(self, params, eng)
+        self._diag_pub = self.create_publisher(diag.DiagnosticArray, "/diagnostics", 10)
+        self._aux.append(self._diag_pub)
+        # steady clock: diagnostics keep flowing with use_sim_time and a paused /clock
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._aux.append(self.create_timer(params.diag_period_s, self._publish_diagnostics, clock=steady))
+        self._aux.append(self.create_service(SetBool, "~/enable", self._on_enable))
+        self._param_cb = self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.get_logger().info(
+            f"{meta.architecture} on {eng.device} ({eng.precision}) for cameras {params.cameras}: "
+            f"load {eng.load_time_s:.2f} s, warm-up {eng.warmup_time_s:.2f} s"
+        )
+
+    def _teardown(self) -> None:
+        """Stop the worker and destroy what ``_setup`` created (the engine is released too)."""
+        if self.pipeline is not None:
+            self.pipeline.destroy()
+            self.pipeline = None
+        if getattr(self, "_param_cb", None) is not None:
+            self.remove_on_set_parameters_callback(self._param_cb)
+            self._param_cb = None
+        for entity in self._aux:
+            for destroy in (self.destroy_publisher, self.destroy_timer, self.destroy_service):
+                try:
+                    if destroy(entity):
+                        break
+                except Exception:
+                    continue
+        self._aux.clear()
+        self.engine = None
+
+    def _set_active(self, active: bool) -> None:
+        self._active = active
+        if self.pipeline is not None:
+            self.pipeline.set_processing(self._active and self._enabled)
+
+    def _on_enable(self, request, response):
+        self._enabled = bool(request.data)
+        self._set_active(self._active)
+        response.success = True
+        response.message = "processing enabled" if self._enabled else "processing paused"
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters if p.name in SPEC}
+        try:
+            new = with_changes(self.params, changes)
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.params.__dict__.update(new.__dict__)  # the pipeline holds the same object
+        return SetParametersResult(successful=True)
+
+    def model_info(self) -> dict[str, str]:
+        eng, p = self.engine, self.params
+        info = {
+            "architecture": eng.meta.architecture,
+            "checkpoint": p.checkpoint or "(none: random weights)",
+            "checkpoint_sha256": eng.checkpoint_sha256 or "",
+            "device": str(eng.device),
+            "precision": str(eng.precision),
+            "load_time_s": f"{eng.load_time_s:.3f}",
+            "warmup_time_s": f"{eng.warmup_time_s:.3f}",
+            "random_weights": str(bool(eng.random_weights)).lower(),
+            "enabled": str(self._enabled and self._active).lower(),
+        }
+        info.update({k: str(v) for k, v in eng.memory_stats().items()})
+        return info
+
+    def _publish_diagnostics(self) -> None:
+        if self.pipeline is None or self.engine is None:
+            return
+        p = self.params
+        th = diag.Thresholds(p.warn_latency_ms, p.error_latency_ms, p.warn_drop_ratio, p.stale_s)
+        name = self.get_fully_qualified_name()
+        statuses = [diag.camera_status(name, s.snapshot(), th) for s in self.pipeline.stats.values()]
+        statuses.append(
+            diag.model_status(
+                name, self.model_info(), bool(self.engine.random_weights), self._enabled and self._active
+            )
+        )
+        self._diag_pub.publish(diag.build_array(self.get_clock().now().to_msg(), statuses))

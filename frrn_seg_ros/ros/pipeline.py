@@ -1,0 +1,214 @@
+"""The node's data path, shared by the plain and the lifecycle node.
+
+Subscription callbacks only put the newest message per camera into a :class:`FrameMailbox`;
+one worker thread takes them, decodes, runs the one engine for all cameras (one batch per
+shape when ``batch_cameras``), and publishes labels (always) plus color/overlay/confidence
+(when enabled and, with ``publish.only_when_subscribed``, subscribed). Every output copies the
+input header. Bad frames are counted and logged (throttled); the next good frame is served.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from frrn_seg_ros.core.encodings import FrameError
+from frrn_seg_ros.core.engine import OutputRequest
+
+from .conversions import array_to_image, compressed_to_frame, image_to_frame
+from .mailbox import FrameMailbox
+from .parameters import NodeParams
+from .stats import CameraStats
+
+OUTPUT_KINDS = ("labels", "color", "overlay", "confidence")
+_ENCODING_OUT = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "mono8"}
+
+
+def make_qos(reliability: str, depth: int, durability: str = "volatile") -> QoSProfile:
+    """Keep-last QoS from parameter strings."""
+    return QoSProfile(
+        depth=depth,
+        history=HistoryPolicy.KEEP_LAST,
+        reliability=ReliabilityPolicy.RELIABLE
+        if reliability == "reliable"
+        else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL
+        if durability == "transient_local"
+        else DurabilityPolicy.VOLATILE,
+    )
+
+
+def stamp_ns(header) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+class SegmentationPipeline:
+    """Subscriptions, publishers and the inference worker of one node (start/stop/destroy)."""
+
+    def __init__(self, node, params: NodeParams, engine) -> None:
+        self.node, self.params, self.engine = node, params, engine
+        self.log = node.get_logger()
+        self.mailbox = FrameMailbox(params.cameras, depth=1)
+        self.stats = {cam: CameraStats(cam, params.diag_window_s) for cam in params.cameras}
+        self.processing = threading.Event()
+        self._stop = threading.Event()
+        self._pub_lock = threading.Lock()
+        self._pubs: dict[tuple[str, str], object] = {}
+        in_qos = make_qos(params.input_reliability, params.input_depth)
+        self._subs = []
+        for cam in params.cameras:
+            if params.input_transport == "compressed":
+                msg_type, topic = CompressedImage, f"{cam}/image/compressed"
+            else:
+                msg_type, topic = Image, f"{cam}/image"
+            self._subs.append(
+                node.create_subscription(
+                    msg_type, topic, lambda msg, cam=cam: self._on_image(cam, msg), in_qos
+                )
+            )
+            for kind in OUTPUT_KINDS:
+                if kind == "labels" or getattr(params, f"publish_{kind}"):
+                    self._publisher(cam, kind)
+        self._worker = threading.Thread(target=self._run, name="segmentation-worker", daemon=True)
+        self._worker.start()
+
+    # ---- callbacks (executor thread): store and return ----
+    def _on_image(self, cam: str, msg) -> None:
+        if not self.processing.is_set():
+            self.stats[cam].on_input(False)
+            return
+        overwritten = self.mailbox.put(cam, msg)
+        self.stats[cam].on_input(overwritten)
+
+    # ---- publishers ----
+    def _publisher(self, cam: str, kind: str):
+        with self._pub_lock:
+            pub = self._pubs.get((cam, kind))
+            if pub is None:
+                p = self.params
+                qos = make_qos(p.output_reliability, p.output_depth, p.output_durability)
+                pub = self.node.create_publisher(Image, f"{cam}/segmentation/{kind}", qos)
+                self._pubs[(cam, kind)] = pub
+            return pub
+
+    def _wanted(self, cam: str, kind: str) -> bool:
+        if kind == "labels":
+            return True
+        if not getattr(self.params, f"publish_{kind}"):
+            return False
+        pub = self._publisher(cam, kind)
+        return not self.params.only_when_subscribed or pub.get_subscription_count() > 0
+
+    # ---- worker thread ----
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            items = self.mailbox.take(timeout=0.2)
+            if not items or not self.processing.is_set():
+                continue
+            try:
+                self._process(items)
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                self.log.error(f"segmentation failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+                for cam in items:
+                    self.stats[cam].last_error = f"{type(exc).__name__}: {exc}"
+
+    def _bad(self, cam: str, error: str) -> None:
+        self.stats[cam].on_drop("bad_input", error)
+        self.log.warning(
+            f"camera '{cam}': bad input dropped: {error}", throttle_duration_sec=self.params.log_throttle_s
+        )
+
+    def _process(self, items: dict) -> None:
+        p = self.params
+        now_ns = self.node.get_clock().now().nanoseconds
+        ready = []  # (cam, msg, frame, decode_ms)
+        for cam, msg in items.items():
+            stamp = stamp_ns(msg.header)
+            if p.max_input_age_ms > 0 and stamp and (now_ns - stamp) / 1e6 > p.max_input_age_ms:
+                age = (now_ns - stamp) / 1e6
+                self.stats[cam].on_drop("too_old", f"frame {age:.0f} ms old > max_input_age_ms")
+                continue
+            t0 = time.perf_counter()
+            try:
+                if isinstance(msg, CompressedImage):
+                    frame = compressed_to_frame(msg, p.max_image_pixels)
+                else:
+                    frame = image_to_frame(msg, p.max_image_pixels)
+                _check(frame, p.max_image_pixels)
+            except FrameError as exc:
+                self._bad(cam, str(exc))
+                continue
+            ready.append((cam, msg, frame, (time.perf_counter() - t0) * 1e3))
+        groups: dict[object, list] = defaultdict(list)
+        for entry in ready:
+            key = (entry[2].data.shape, entry[2].encoding) if p.batch_cameras else entry[0]
+            groups[key].append(entry)
+        for group in groups.values():
+            self._segment_and_publish(group)
+
+    def _segment_and_publish(self, group: list) -> None:
+        request = OutputRequest(
+            color=any(self._wanted(cam, "color") for cam, *_ in group),
+            overlay=any(self._wanted(cam, "overlay") for cam, *_ in group),
+            confidence=any(self._wanted(cam, "confidence") for cam, *_ in group),
+        )
+        try:
+            results = self.engine.segment([frame for _, _, frame, _ in group], request)
+        except FrameError as exc:
+            if len(group) > 1:  # one bad frame must not spoil the others
+                for entry in group:
+                    self._segment_and_publish([entry])
+            else:
+                self._bad(group[0][0], str(exc))
+            return
+        for (cam, msg, frame, decode_ms), result in zip(group, results, strict=True):
+            t0 = time.perf_counter()
+            for kind in OUTPUT_KINDS:
+                array = getattr(result, kind)
+                if array is not None and self._wanted(cam, kind):
+                    self._publisher(cam, kind).publish(array_to_image(array, _ENCODING_OUT[kind], msg.header))
+            publish_ms = (time.perf_counter() - t0) * 1e3
+            stamp = stamp_ns(msg.header)
+            latency_ms = (self.node.get_clock().now().nanoseconds - stamp) / 1e6 if stamp else float("nan")
+            stages = {k: v for k, v in result.timings_ms.items() if k != "total"}
+            stages.update(decode=decode_ms, publish=publish_ms)
+            h, w = frame.data.shape[:2]
+            self.stats[cam].on_output(latency_ms, stages, f"{w}x{h}", frame.encoding)
+
+    # ---- control ----
+    def set_processing(self, on: bool) -> None:
+        """Start or pause processing; pausing drops what is pending."""
+        if on:
+            self.processing.set()
+        else:
+            self.processing.clear()
+            self.mailbox.clear()
+
+    def destroy(self) -> None:
+        """Stop the worker (waits for the current batch) and destroy subscriptions and publishers."""
+        self.processing.clear()
+        self._stop.set()
+        self.mailbox.close()
+        self._worker.join(timeout=30.0)
+        for sub in self._subs:
+            self.node.destroy_subscription(sub)
+        with self._pub_lock:
+            for pub in self._pubs.values():
+                self.node.destroy_publisher(pub)
+            self._pubs.clear()
+        self._subs.clear()
+
+
+def _check(frame, max_pixels: int) -> None:
+    """Validate a frame on its own before batching (the engine's own checks, when it exposes them)."""
+    try:
+        from frrn_seg_ros.core.engine.convert import check_frame
+    except ImportError:
+        return
+    check_frame(frame, max_pixels)

@@ -1,0 +1,381 @@
+"""End-to-end latency of segment_node through DDS across processes, next to the engine alone.
+
+For each model and size, starts ``segment_node`` as a child process (glibc malloc settings and
+the Fast DDS large-image profile set, DDS kept on localhost), publishes frames one at a time
+(closed loop: the next frame goes out once the labels of the previous one arrived) and measures
+``receipt time - header stamp`` of the labels. Then runs the engine in this process on the same
+frames. ``--soak N`` also streams N small frames open-loop and reports the node's RSS at start
+and end. Writes JSON + Markdown to ``benchmarks/results/`` with device, load and versions.
+
+    frrn_seg_bench_node --models csrnet_light,frrn_a --sizes 512x1024,1024x2048 --frames 10
+    frrn_seg_bench_node --models csrnet_light --sizes 64x128 --frames 0 --soak 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from frrn_seg_ros.ros.env import MALLOC_ENV, child_env, configure_local_ros_env
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    h, w = text.lower().split("x")
+    return int(h), int(w)
+
+
+def _pct(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    arr = np.asarray(values)
+    p50, p95 = np.percentile(arr, [50, 95])
+    return {
+        "n": int(arr.size),
+        "p50": round(float(p50), 2),
+        "p95": round(float(p95), 2),
+        "mean": round(float(arr.mean()), 2),
+        "max": round(float(arr.max()), 2),
+    }
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+class Harness:
+    """A bench node in this process: publishes frames and records labels and diagnostics."""
+
+    def __init__(self, ns: str) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        self.rclpy = rclpy
+        self.node = rclpy.create_node("frrn_seg_bench")
+        qos_in = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.pub = self.node.create_publisher(Image, f"{ns}/camera/image", qos_in)
+        self.cond = threading.Condition()
+        self.received: dict[int, float] = {}  # stamp ns -> latency ms
+        self.count = 0
+        self.diag: dict[str, str] = {}
+        self.diag_time = float("nan")
+        self.node.create_subscription(Image, f"{ns}/camera/segmentation/labels", self._on_labels, 10)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self.executor = rclpy.executors.SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _on_labels(self, msg) -> None:
+        now = self.node.get_clock().now().nanoseconds
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        with self.cond:
+            self.received[stamp] = (now - stamp) / 1e6
+            self.count += 1
+            self.cond.notify_all()
+
+    def _on_diag(self, msg) -> None:
+        for status in msg.status:
+            if status.name.endswith("camera camera"):
+                self.diag = {kv.key: kv.value for kv in status.values}
+                self.diag_time = time.monotonic()
+
+    def send(self, msg) -> int:
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        self.pub.publish(msg)
+        return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+    def roundtrip(self, msg, timeout: float) -> float | None:
+        stamp = self.send(msg)
+        with self.cond:
+            self.cond.wait_for(lambda: stamp in self.received, timeout)
+            return self.received.get(stamp)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=5.0)
+        self.node.destroy_node()
+
+
+def start_node(ns: str, model: str, device: str, extra: list[str]) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "frrn_seg_ros.ros.main",
+        "--ros-args",
+        "-r",
+        f"__ns:={ns}",
+        "-p",
+        f"model.architecture:={model}",
+        "-p",
+        f"device:={device}",
+        "-p",
+        "model.warmup_iters:=0",
+        "-p",
+        "diagnostics.period_s:=0.5",
+        *extra,
+    ]
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - a pipe could fill up and block the node
+    proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=log, text=True)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def node_log(proc: subprocess.Popen) -> str:
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    return proc.log.read()[-2000:]  # type: ignore[attr-defined]
+
+
+def stop_node(proc: subprocess.Popen) -> None:
+    proc.send_signal(2)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def frames_for(size: tuple[int, int], count: int = 4) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
+    from frrn_seg_ros.ros.conversions import array_to_image
+
+    arrays = frames_for(size)
+    msgs = [array_to_image(a, "rgb8") for a in arrays]
+    proc = start_node(ns, model, args.device, [])
+    harness = Harness(ns)
+    case: dict = {"model": model, "size": f"{size[0]}x{size[1]}"}
+    try:
+        deadline = time.monotonic() + args.start_timeout
+        while harness.pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"node exited: {node_log(proc)}")
+            time.sleep(0.1)
+        first = None
+        while first is None and time.monotonic() < deadline and proc.poll() is None:
+            first = harness.roundtrip(msgs[0], timeout=args.frame_timeout)  # first call: warm-up
+        if first is None:
+            raise RuntimeError("node produced no output before --start-timeout")
+        for _ in range(args.warmup):
+            harness.roundtrip(msgs[0], timeout=args.frame_timeout)
+        latencies, t0 = [], time.monotonic()
+        for i in range(args.frames):
+            lat = harness.roundtrip(msgs[i % len(msgs)], timeout=args.frame_timeout)
+            if lat is not None:
+                latencies.append(lat)
+            if time.monotonic() - t0 > args.case_budget_s:
+                break
+        time.sleep(1.2)  # one more diagnostics period
+        case["end_to_end_ms"] = _pct(latencies)
+        case["node_stages_ms"] = {
+            k: harness.diag.get(k)
+            for k in (
+                "decode_ms",
+                "convert_ms",
+                "preprocess_ms",
+                "inference_ms",
+                "postprocess_ms",
+                "publish_ms",
+            )
+        }
+        case["node_rss_mb"] = round(_rss_mb(proc.pid), 1)
+    finally:
+        harness.close()
+        stop_node(proc)
+    case["engine_alone_ms"] = bench_engine(model, arrays, args, len(latencies) or 1)
+    return case
+
+
+def bench_engine(model: str, arrays: list[np.ndarray], args, frames: int) -> dict:
+    from frrn_seg_ros.core.engine import EngineConfig, Frame, OutputRequest, SegmentationEngine
+
+    engine = SegmentationEngine.from_architecture(model, EngineConfig(device=args.device, warmup_iters=0))
+    request = OutputRequest(color=False)
+    for _ in range(args.warmup + 2):  # the first calls at a new size are slow (allocator, kernels)
+        engine.segment([Frame(arrays[0], "rgb8")], request)
+    walls, t0 = [], time.monotonic()
+    for i in range(frames):
+        start = time.perf_counter()
+        engine.segment([Frame(arrays[i % len(arrays)], "rgb8")], request)
+        walls.append((time.perf_counter() - start) * 1e3)
+        if time.monotonic() - t0 > args.case_budget_s:
+            break
+    return _pct(walls)
+
+
+def soak(args, ns: str) -> dict:
+    from frrn_seg_ros.ros.conversions import array_to_image
+
+    size = _parse_size(args.soak_size)
+    msgs = [array_to_image(a, "rgb8") for a in frames_for(size, 8)]
+    proc = start_node(ns, args.soak_model, args.device, [])
+    harness = Harness(ns)
+    try:
+        while harness.roundtrip(msgs[0], timeout=5.0) is None and proc.poll() is None:
+            pass
+        rss_start = _rss_mb(proc.pid)
+        t0 = time.monotonic()
+        for i in range(args.soak):
+            harness.send(msgs[i % len(msgs)])
+            time.sleep(max(0.0, t0 + (i + 1) / args.soak_rate - time.monotonic()))
+        elapsed = time.monotonic() - t0
+        time.sleep(1.5)
+        rss_end = _rss_mb(proc.pid)
+        diag_age_s = time.monotonic() - harness.diag_time
+        lat = list(harness.received.values())
+        return {
+            "model": args.soak_model,
+            "size": args.soak_size,
+            "frames_sent": args.soak,
+            "rate_hz": args.soak_rate,
+            "seconds": round(elapsed, 1),
+            "outputs_received": harness.count,
+            "node_frames_dropped": harness.diag.get("frames_dropped"),
+            "node_frames_processed": harness.diag.get("frames_processed"),
+            "node_frames_received": harness.diag.get("frames_received"),
+            "last_diagnostics_age_s": round(diag_age_s, 2),
+            "latency_ms": _pct(lat[-1000:]),
+            "node_rss_mb_start": round(rss_start, 1),
+            "node_rss_mb_end": round(rss_end, 1),
+            "node_alive": proc.poll() is None,
+        }
+    finally:
+        harness.close()
+        stop_node(proc)
+
+
+def environment(device: str) -> dict:
+    import rclpy  # noqa: F401
+    import torch
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    try:
+        from importlib.metadata import version
+
+        versions.update(rclpy=version("rclpy"), fastdds=version("ros-fastdds"))
+    except Exception:  # not from wheels (a ROS install): leave out
+        pass
+    return {
+        "device": device,
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "gpu": None if device == "cpu" else device,
+        "versions": versions,
+        "rmw": os.environ.get("RMW_IMPLEMENTATION"),
+        "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"),
+        "node_env": MALLOC_ENV,
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def to_markdown(report: dict) -> str:
+    env = report["environment"]
+    lines = [
+        f"# segment_node end-to-end latency ({env['device']})",
+        "",
+        f"CPU: {env['cpu']} x{env['cpu_count']}; load average start {env['loadavg_start']}, "
+        f"end {env.get('loadavg_end')} (machine shared with other jobs). Versions: {env['versions']}.",
+        "Closed loop: one frame in flight; latency = labels receipt time - header stamp (same clock).",
+        "",
+        "| model | size | frames | e2e p50 ms | e2e p95 ms | engine p50 ms | engine p95 ms "
+        "| node inference ms | node publish ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in report["cases"]:
+        if "error" in c:
+            lines.append(f"| {c['model']} | {c['size']} | 0 | error: {c['error'][:80]} | | | | | |")
+            continue
+        e2e, eng = c["end_to_end_ms"], c["engine_alone_ms"]
+        lines.append(
+            f"| {c['model']} | {c['size']} | {e2e.get('n')} | {e2e.get('p50')} | {e2e.get('p95')} | "
+            f"{eng.get('p50')} | {eng.get('p95')} | {c['node_stages_ms'].get('inference_ms')} | "
+            f"{c['node_stages_ms'].get('publish_ms')} |"
+        )
+    lines += [
+        "",
+        "e2e: publish -> labels received across processes through DDS (Fast DDS, SHM profile), the node "
+        "running with the glibc MALLOC_* settings. engine: the same frames through SegmentationEngine in the "
+        "benchmark process right after (no ROS). node inference/publish: the node's own per-stage means "
+        "from /diagnostics. On a shared CPU the load average dominates the spread: compare columns of one "
+        "row only loosely.",
+    ]
+    if report.get("soak"):
+        s = report["soak"]
+        lines += ["", "## Soak", "", "```", json.dumps(s, indent=2), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="csrnet_light,frrn_a")
+    parser.add_argument("--sizes", default="512x1024,1024x2048")
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--case-budget-s", type=float, default=120.0, help="stop a case's loop after this")
+    parser.add_argument("--frame-timeout", type=float, default=120.0)
+    parser.add_argument("--start-timeout", type=float, default=180.0)
+    parser.add_argument("--soak", type=int, default=0, help="frames to stream in the soak run (0 = none)")
+    parser.add_argument("--soak-size", default="64x128")
+    parser.add_argument("--soak-rate", type=float, default=200.0)
+    parser.add_argument("--soak-model", default="csrnet_light")
+    parser.add_argument("--domain-id", type=int, default=None)
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--name", default=None, help="output basename (default node_<device>)")
+    args = parser.parse_args(argv)
+    configure_local_ros_env(domain_id=args.domain_id)
+    import rclpy
+
+    rclpy.init()
+    report = {"environment": environment(args.device), "cases": [], "soak": None}
+    try:
+        for model in [m for m in args.models.split(",") if m]:
+            for size in [_parse_size(s) for s in args.sizes.split(",") if s and args.frames > 0]:
+                ns = f"/bench_{model}_{size[0]}x{size[1]}_{os.getpid()}"
+                try:
+                    case = bench_case(model, size, args, ns)
+                except Exception as exc:  # record and go on with the other cases
+                    case = {"model": model, "size": f"{size[0]}x{size[1]}", "error": str(exc)[:500]}
+                print(json.dumps(case), flush=True)
+                report["cases"].append(case)
+        if args.soak:
+            report["soak"] = soak(args, f"/bench_soak_{os.getpid()}")
+            print(json.dumps(report["soak"]), flush=True)
+    finally:
+        rclpy.try_shutdown()
+    report["environment"]["loadavg_end"] = os.getloadavg()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.name or f"node_{args.device.replace(':', '')}"
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{name}.md").write_text(to_markdown(report))
+    print(f"wrote {out / name}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Launch the frrn_seg_ros segmentation node (plain or lifecycle), optionally with RViz2.
+
+    ros2 launch frrn_seg_ros segment.launch.py checkpoint:=/path/model.safetensors \
+        camera_topic:=/my_camera/image_raw device:=cuda precision:=fp16 rviz:=true
+
+Arguments: model, checkpoint, cameras, camera_topic (remaps <first camera>/image), device,
+precision, params_file, use_sim_time, rviz, rviz_config, fastdds_profile, namespace, lifecycle,
+node_name. Every ROS process started here gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST unless
+it is set, the Fast DDS large-image profile (fastdds_profile:='' keeps your own), and glibc
+malloc settings that keep multi-MB image buffers on the heap (MALLOC_MMAP_THRESHOLD_ /
+MALLOC_TRIM_THRESHOLD_, set for the node process only).
+
+launch / launch_ros are imported inside generate_launch_description only, so this file can be
+loaded (and checked) where they are not installed.
+"""
+
+from __future__ import annotations
+
+import os
+
+PACKAGE = "frrn_seg_ros"
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "134217728", "MALLOC_TRIM_THRESHOLD_": "536870912"}
+ARGUMENTS = {
+    "model": ("frrn_a", "architecture used when checkpoint is empty (random weights)"),
+    "checkpoint": ("", "checkpoint file (.safetensors / .pt); empty = random weights"),
+    "cameras": ("[camera]", "camera names, YAML list: [front, rear]"),
+    "camera_topic": ("", "remap <first camera>/image to this topic (single-camera setups)"),
+    "device": ("auto", "auto | cpu | cuda | cuda:N"),
+    "precision": ("fp32", "fp32 | fp16 | bf16"),
+    "params_file": (None, "parameters YAML (default: share/frrn_seg_ros/config/segment.yaml)"),
+    "use_sim_time": ("false", "use /clock"),
+    "rviz": ("false", "start RViz2 with config/segment.rviz"),
+    "rviz_config": (None, "RViz2 config (default: share/frrn_seg_ros/config/segment.rviz)"),
+    "fastdds_profile": (None, "Fast DDS XML profile (default: the shipped large-image one); '' = keep env"),
+    "namespace": ("", "namespace of the node and its topics"),
+    "lifecycle": ("false", "start segment_lifecycle_node (configure/activate it yourself)"),
+    "node_name": ("segmentation", "node name"),
+}
+
+
+def _share_dir() -> str:
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return get_package_share_directory(PACKAGE)
+    except Exception:  # source checkout: launch/ sits next to config/
+        return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def generate_launch_description():
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+    from launch.conditions import IfCondition
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import LifecycleNode, Node
+
+    from launch import LaunchDescription
+
+    share = _share_dir()
+    config = os.path.join(share, "config")
+    files = {
+        "params_file": os.path.join(config, "segment.yaml"),
+        "rviz_config": os.path.join(config, "segment.rviz"),
+        "fastdds_profile": os.path.join(config, "fastdds_large_images.xml"),
+    }
+    actions = [
+        DeclareLaunchArgument(name, default_value=files.get(name, default), description=desc)
+        for name, (default, desc) in ARGUMENTS.items()
+    ]
+    if os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") is None:
+        actions.append(SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"))
+
+    def setup(context):
+        get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+        profile = get("fastdds_profile")
+        env_actions = [SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile)] if profile else []
+        params_file = get("params_file")
+        overrides = {
+            "model.architecture": get("model"),
+            "model.checkpoint": get("checkpoint"),
+            "device": get("device"),
+            "precision": get("precision"),
+            "use_sim_time": get("use_sim_time").lower() in ("true", "1"),
+        }
+        cameras = _parse_list(get("cameras"))
+        overrides["cameras"] = cameras
+        topic = get("camera_topic")  # raw and image_transport-style compressed names
+        remaps = [(f"{cameras[0]}/image", topic), (f"{cameras[0]}/image/compressed", f"{topic}/compressed")]
+        remaps = remaps if topic else []
+        common = dict(
+            package=PACKAGE,
+            name=get("node_name"),
+            namespace=get("namespace"),
+            parameters=[params_file, overrides],
+            remappings=remaps,
+            output="screen",
+            additional_env=dict(MALLOC_ENV),
+            emulate_tty=True,
+        )
+        lifecycle = get("lifecycle").lower() in ("true", "1")
+        node = (
+            LifecycleNode(executable="segment_lifecycle_node", **common)
+            if lifecycle
+            else Node(executable="segment_node", **common)
+        )
+        rviz = Node(
+            package="rviz2",
+            executable="rviz2",
+            name="rviz2",
+            namespace=get("namespace"),
+            arguments=["-d", get("rviz_config")],
+            condition=IfCondition(LaunchConfiguration("rviz")),
+            output="screen",
+        )
+        return [*env_actions, node, rviz]
+
+    actions.append(OpaqueFunction(function=setup))
+    return LaunchDescription(actions)
+
+
+def _parse_list(text: str) -> list[str]:
+    """'[a, b]' / 'a,b' / 'a' -> ['a', 'b']."""
+    items = [item.strip().strip("'\"") for item in text.strip().strip("[]").split(",")]
+    return [item for item in items if item] or ["camera"]

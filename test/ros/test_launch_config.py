@@ -1,0 +1,100 @@
+"""The launch file, the parameters YAML, the RViz config and the Fast DDS profile."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from frrn_seg_ros.ros.parameters import SPEC, NodeParams
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = ROOT / "launch" / "segment.launch.py"
+NEEDED_ARGS = {
+    "model",
+    "checkpoint",
+    "cameras",
+    "camera_topic",
+    "device",
+    "precision",
+    "params_file",
+    "use_sim_time",
+    "rviz",
+    "fastdds_profile",
+    "namespace",
+    "lifecycle",
+}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_yaml_declares_every_parameter_with_its_default():
+    params = yaml.safe_load((ROOT / "config" / "segment.yaml").read_text())["/**"]["ros__parameters"]
+    flat = _flatten(params)
+    assert set(flat) == set(SPEC)
+    for name, value in flat.items():
+        assert value == SPEC[name][1], name
+    NodeParams.defaults().validate()
+
+
+def test_launch_file_loads_without_launch_and_declares_its_arguments():
+    spec = importlib.util.spec_from_file_location("segment_launch", LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # no launch / launch_ros import at module level
+    assert set(module.ARGUMENTS) >= NEEDED_ARGS
+    assert module._parse_list("[front, 'rear']") == ["front", "rear"]
+    tree = ast.parse(LAUNCH.read_text())
+    top_imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert all("launch" not in ast.unparse(n) for n in top_imports)
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert {"segment_node", "segment_lifecycle_node", "FASTDDS_DEFAULT_PROFILES_FILE"} <= strings
+    for name in ("segment.yaml", "segment.rviz", "fastdds_large_images.xml"):
+        assert name in strings and (ROOT / "config" / name).is_file()
+
+
+def test_launch_description_with_launch_ros():
+    pytest.importorskip("launch_ros")
+    spec = importlib.util.spec_from_file_location("segment_launch", LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from launch.actions import DeclareLaunchArgument
+
+    description = module.generate_launch_description()
+    declared = {a.name for a in description.entities if isinstance(a, DeclareLaunchArgument)}
+    assert declared >= NEEDED_ARGS
+
+
+def test_rviz_config_shows_camera_color_and_overlay():
+    config = yaml.safe_load((ROOT / "config" / "segment.rviz").read_text())
+    displays = config["Visualization Manager"]["Displays"]
+    topics = {d["Topic"]["Value"] for d in displays if d["Class"] == "rviz_default_plugins/Image"}
+    assert topics == {"camera/image", "camera/segmentation/color", "camera/segmentation/overlay"}
+
+
+def test_fastdds_profile_shape():
+    ns = {"d": "http://www.eprosima.com"}
+    root = ET.parse(ROOT / "config" / "fastdds_large_images.xml").getroot()
+    shm = [
+        t for t in root.iterfind(".//d:transport_descriptor", ns) if t.findtext("d:type", None, ns) == "SHM"
+    ]
+    assert shm and int(shm[0].findtext("d:segment_size", None, ns)) >= 64 << 20
+    udp = [
+        t for t in root.iterfind(".//d:transport_descriptor", ns) if t.findtext("d:type", None, ns) == "UDPv4"
+    ]
+    allowed = [i.get("name") for i in udp[0].iterfind("d:interfaces/d:allowlist/d:interface", ns)]
+    assert allowed == ["127.0.0.1"]
+    participant = root.find(".//d:participant", ns)
+    assert participant.get("is_default_profile") == "true"
+    assert participant.findtext("d:rtps/d:useBuiltinTransports", None, ns) == "false"

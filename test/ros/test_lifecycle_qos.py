@@ -1,0 +1,102 @@
+"""Lifecycle transitions, the QoS matrix, and bounded latency when the camera outpaces the model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosutil import Collector, image_array, publish_until, stamped, wait_for
+from sensor_msgs.msg import Image
+
+from frrn_seg_ros.ros.conversions import array_to_image
+
+pytestmark = pytest.mark.ros
+
+RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+
+
+def _frame(sec: int) -> Image:
+    return stamped(array_to_image(image_array("bgr8", seed=sec), "bgr8"), "lc", sec)
+
+
+def test_lifecycle_transitions(ros, engine):
+    seg = ros.segmentation_node(engine, lifecycle=True)
+    tester = ros.node()
+    ns = seg.get_namespace()
+    pub = tester.create_publisher(Image, f"{ns}/camera/image", 5)
+    assert seg.pipeline is None  # unconfigured: nothing created
+    assert seg.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    labels = Collector(tester, Image, f"{ns}/camera/segmentation/labels")
+    assert seg.pipeline is not None and not seg.pipeline.processing.is_set()
+    assert seg.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert publish_until(pub, _frame(1), labels)
+    assert seg.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    for _ in range(5):
+        pub.publish(_frame(2))
+        time.sleep(0.1)
+    assert not labels.find(lambda m: m.header.stamp.sec == 2)
+    assert seg.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert publish_until(pub, _frame(3), labels)
+    assert seg.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert seg.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert seg.pipeline is None and seg.engine is None
+    assert seg.trigger_configure() == TransitionCallbackReturn.SUCCESS  # reconfigurable after cleanup
+    assert seg.trigger_shutdown() == TransitionCallbackReturn.SUCCESS
+
+
+def test_lifecycle_configure_fails_on_missing_checkpoint(ros, tmp_path):
+    seg = ros.segmentation_node(lifecycle=True, **{"model.checkpoint": str(tmp_path / "missing.pt")})
+    assert seg.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert "not found" in seg.last_error and "missing.pt" in seg.last_error
+    assert seg.pipeline is None
+
+
+def test_lifecycle_configure_fails_on_bad_parameter(ros):
+    seg = ros.segmentation_node(lifecycle=True, precision="fp8")
+    assert seg.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert "precision" in seg.last_error
+
+
+@pytest.mark.parametrize("camera", ["reliable", "best_effort"])
+@pytest.mark.parametrize("viewer", ["reliable", "best_effort"])
+def test_qos_matrix_with_node_defaults(ros, engine, camera, viewer):
+    """A best-effort driver or a reliable bag player in; a reliable or best-effort viewer out."""
+    seg = ros.segmentation_node(engine)
+    tester = ros.node()
+    ns = seg.get_namespace()
+    pub = tester.create_publisher(
+        Image, f"{ns}/camera/image", QoSProfile(depth=10, reliability=RELIABILITY[camera])
+    )
+    qos = QoSProfile(depth=10, reliability=RELIABILITY[viewer], durability=DurabilityPolicy.VOLATILE)
+    labels = Collector(tester, Image, f"{ns}/camera/segmentation/labels", qos)
+    assert publish_until(pub, _frame(5), labels)
+
+
+def test_latency_stays_bounded_when_camera_outpaces_model(ros, engine):
+    """100 Hz in, a ~100 ms model: outputs keep coming with recent stamps and drops are counted."""
+    seg = ros.segmentation_node(engine)
+    tester = ros.node()
+    ns = seg.get_namespace()
+    pub = tester.create_publisher(
+        Image, f"{ns}/camera/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    )
+    ages: list[float] = []
+
+    def on_labels(msg):
+        now = tester.get_clock().now().nanoseconds
+        ages.append((now - (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)) / 1e9)
+
+    tester.create_subscription(Image, f"{ns}/camera/segmentation/labels", on_labels, 10)
+    template = array_to_image(image_array("rgb8"), "rgb8")
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline:
+        template.header.stamp = tester.get_clock().now().to_msg()
+        pub.publish(template)
+        time.sleep(0.01)
+    wait_for(lambda: len(ages) >= 3, timeout=5.0)
+    snap = seg.pipeline.stats["camera"].snapshot()
+    assert len(ages) >= 3
+    assert snap.dropped_overwritten > snap.processed  # the mailbox dropped, no queue grew
+    assert max(ages[1:]) < 1.0, ages  # generous bound: a growing queue would exceed it quickly
