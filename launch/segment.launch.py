@@ -48,12 +48,11 @@ def _share_dir() -> str:
 
 
 def generate_launch_description():
+    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
     from launch.conditions import IfCondition
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import LifecycleNode, Node
-
-    from launch import LaunchDescription
 
     share = _share_dir()
     config = os.path.join(share, "config")
