@@ -32,6 +32,7 @@ setup(
             "frrn_seg_demo = frrn_seg_ros.tools.demo:main",
             "frrn_seg_bench_models = frrn_seg_ros.tools.bench_models:main",
             "frrn_seg_bench_node = frrn_seg_ros.tools.bench_node:main",
+            "frrn_seg_bench_all = frrn_seg_ros.tools.bench_all:main",
             "frrn_seg_replay_eval = frrn_seg_ros.tools.replay_eval:main",
             "frrn_seg_make_bag = frrn_seg_ros.tools.make_bag:main",
             "frrn_seg_export = frrn_seg_ros.tools.export:main",

@@ -55,6 +55,14 @@ _SPEC: list[tuple[str, str, Any, str, Any, bool]] = [
     ("model.resize_mode", "resize_mode", "resize", "resize | letterbox", ("resize", "letterbox"), True),
     ("model.warmup_iters", "warmup_iters", 2, "warm-up forward passes at start", (0, 100), True),
     ("model.channels_last", "channels_last", True, "channels_last memory format", None, True),
+    (
+        "model.backend",
+        "backend",
+        "auto",
+        "torch | onnxruntime | auto (onnxruntime for a .onnx checkpoint, else torch)",
+        ("auto", "torch", "onnxruntime"),
+        True,
+    ),
     ("device", "device", "auto", "auto | cpu | cuda | cuda:N", None, True),
     ("precision", "precision", "fp32", "fp32 | fp16 | bf16", ("fp32", "fp16", "bf16"), True),
     (
@@ -171,6 +179,7 @@ class NodeParams:
     resize_mode: str
     warmup_iters: int
     channels_last: bool
+    backend: str
     device: str
     precision: str
     input_transport: str
@@ -218,6 +227,10 @@ class NodeParams:
         if (self.input_height == 0) != (self.input_width == 0):
             raise ParameterError(
                 by_attr["input_width"], "set both model.input_height and model.input_width, or neither"
+            )
+        if self.backend == "onnxruntime" and not self.checkpoint.endswith(".onnx"):
+            raise ParameterError(
+                "model.backend", "onnxruntime needs model.checkpoint to be an exported .onnx file"
             )
         if not (self.device in ("auto", "cpu", "cuda") or _is_cuda_index(self.device)):
             raise ParameterError("device", f"{self.device!r} is not auto, cpu, cuda or cuda:N")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -78,6 +79,29 @@ class SegmentationEngine:
             "loaded %s (%d classes) from %s in %.2f s on %s/%s",
             meta.architecture, meta.num_classes, path, engine.load_time_s, engine.device, engine.precision,
         )
+        return engine
+
+    @classmethod
+    def from_onnx(
+        cls, path: str | os.PathLike, config: EngineConfig | None = None, providers: list[str] | None = None
+    ) -> SegmentationEngine:
+        """Run an exported ONNX model through ONNX Runtime (TensorRT > CUDA > CPU providers).
+
+        A file exported at a fixed size sets ``config.input_size`` when it is unset, so frames of any
+        size are resized to it (and the result brought back to the frame's size).
+        """
+        from ..onnx_model import load_onnx_model
+
+        start = time.perf_counter()
+        model, meta = load_onnx_model(path, providers=providers)
+        config = config if config is not None else EngineConfig()
+        fixed = getattr(model, "input_size", None)
+        if fixed is not None and config.input_size is None:
+            config = dataclasses.replace(config, input_size=tuple(fixed))
+        read_s = time.perf_counter() - start
+        engine = cls(model, meta, config, checkpoint_path=path)
+        engine._load_time_s += read_s
+        logger.info("loaded ONNX model %s (%s) with %s", path, meta.architecture, model.providers)
         return engine
 
     @classmethod

@@ -100,7 +100,7 @@ class SPFM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x0 = self.reduce(x)
-        h, w = x0.shape[-2:]
+        h, w = int(x0.shape[-2]), int(x0.shape[-1])  # python ints: traceable (TorchScript/ONNX)
         outs = [x0]
         for grid, branch in zip(self.GRIDS, self.branches, strict=True):
             pooled = F.adaptive_avg_pool2d(x0, self.grid_size(grid, h, w))

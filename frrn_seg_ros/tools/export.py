@@ -1,0 +1,139 @@
+"""Export a checkpoint to ONNX and/or TorchScript, optionally checking parity with PyTorch.
+
+    frrn_seg_export --checkpoint model.safetensors --onnx model.onnx --size 512x1024 --verify
+    frrn_seg_export --checkpoint model.pt --onnx model.onnx --dynamic          # FRRN: any H/W
+    frrn_seg_export --architecture csrnet_light --onnx random.onnx --size 256x512   # random weights
+    frrn_seg_export --checkpoint model.pt --torchscript model.ts --size 512x1024 --verify
+
+``--size`` is HEIGHTxWIDTH (the network input; multiples of 16 for FRRN A, 32 for FRRN B and
+CSRNet). ``--verify`` runs the exported file and PyTorch on random inputs and fails (exit 1)
+unless max |logit diff| < 1e-3 and argmax agreement >= 99.9 %. The ONNX file carries the
+checkpoint metadata under ``metadata_props['frrn_seg_ros']``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from frrn_seg_ros.core.checkpoint import CheckpointError, default_meta, load_model
+from frrn_seg_ros.core.export import (
+    DEFAULT_OPSET,
+    EXPORTERS,
+    Parity,
+    export_onnx,
+    export_torchscript,
+    load_torchscript,
+    verify_export,
+)
+
+LOG = logging.getLogger("frrn_seg_export")
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """Parse ``'HEIGHTxWIDTH'`` -> ``(H, W)``."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH (e.g. 512x1024), got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return h, w
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="frrn_seg_export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="frrn_seg_ros checkpoint (.pt/.pth/.safetensors)")
+    src.add_argument("--architecture", help="export randomly initialised weights of this architecture")
+    p.add_argument("--dataset", default="cityscapes", help="label set for --architecture (cityscapes|camvid)")
+    p.add_argument("--onnx", type=Path, help="write ONNX here")
+    p.add_argument("--torchscript", type=Path, help="write TorchScript (traced) here")
+    p.add_argument("--size", type=parse_hw, default=(512, 1024), help="input HEIGHTxWIDTH (default 512x1024)")
+    p.add_argument("--dynamic", action="store_true", help="ONNX with dynamic H/W (FRRN; not CSRNet)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    p.add_argument(
+        "--exporter",
+        choices=EXPORTERS,
+        default="auto",
+        help="torchscript (dynamo=False), dynamo (torch.export), or auto: try both in that order",
+    )
+    p.add_argument("--verify", action="store_true", help="check parity with PyTorch (exit 1 on failure)")
+    p.add_argument("--verify-batch", type=int, default=1)
+    return p
+
+
+def _verify_inputs(size: tuple[int, int], dynamic: bool, divisor: int, batch: int) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(batch, 3, *size, generator=gen)]
+    if dynamic:  # a second, different size exercises the dynamic axes
+        h, w = size[0] // 2, size[1] // 2
+        h, w = max(divisor, h - h % divisor), max(divisor, w - w % divisor)
+        inputs.append(torch.randn(batch, 3, h, w, generator=gen))
+    return inputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    if not args.onnx and not args.torchscript:
+        print("frrn_seg_export: error: give --onnx PATH and/or --torchscript PATH", file=sys.stderr)
+        return 2
+    try:
+        if args.checkpoint is not None:
+            model, meta = load_model(args.checkpoint)
+        else:
+            from frrn_seg_ros.core.labels import get_label_set
+            from frrn_seg_ros.core.models import build_model
+
+            meta = default_meta(args.architecture, get_label_set(args.dataset), weights="random")
+            model = build_model(args.architecture, num_classes=meta.num_classes).eval()
+    except (CheckpointError, ValueError) as exc:
+        print(f"frrn_seg_export: error: {exc}", file=sys.stderr)
+        return 2
+    failures = []
+    try:
+        if args.onnx:
+            info = export_onnx(model, meta, args.onnx, args.size, args.dynamic, args.opset, args.exporter)
+            print(
+                f"ONNX: {args.onnx} ({info.exporter} exporter, opset {info.opset}, "
+                f"{'dynamic H/W' if info.dynamic else 'fixed {}x{}'.format(*info.input_size)})"
+            )
+            if args.verify:
+                from frrn_seg_ros.core.onnx_model import load_onnx_model
+
+                onnx_model, _ = load_onnx_model(args.onnx, providers=["CPUExecutionProvider"])
+                parity = verify_export(
+                    model,
+                    onnx_model,
+                    _verify_inputs(args.size, args.dynamic, info.size_divisor, args.verify_batch),
+                )
+                failures += _report("ONNX Runtime vs PyTorch", parity)
+        if args.torchscript:
+            info = export_torchscript(model, meta, args.torchscript, args.size)
+            print(f"TorchScript: {args.torchscript} (traced at {info.input_size[0]}x{info.input_size[1]})")
+            if args.verify:
+                ts_model, _, _ = load_torchscript(args.torchscript)
+                parity = verify_export(
+                    model, ts_model, _verify_inputs(args.size, False, 1, args.verify_batch)
+                )
+                failures += _report("TorchScript vs PyTorch", parity)
+    except (RuntimeError, ValueError, CheckpointError) as exc:
+        print(f"frrn_seg_export: error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if failures else 0
+
+
+def _report(what: str, parity: Parity) -> list[str]:
+    print(f"{what}: {parity}")
+    return [] if parity.ok else [what]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
