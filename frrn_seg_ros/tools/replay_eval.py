@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="label set for --architecture/--predictions-topic (cityscapes|camvid; default from the source)",
     )
     p.add_argument("--mode", choices=("engine", "node"), default="engine")
+    p.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="KEY:=VALUE",
+        help="node mode: extra node parameter, repeatable (e.g. publish.overlay:=true)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
     p.add_argument(
@@ -150,7 +157,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                         f"frame {index}: prediction {pred.shape} and ground truth "
                         f"{item.ground_truth.shape} differ in size"
                     )
-                meter.update(torch.from_numpy(pred), torch.from_numpy(item.ground_truth))
+                meter.update(torch.as_tensor(pred), torch.as_tensor(np.array(item.ground_truth)))
                 counts["with_ground_truth"] += 1
             if index in panel_at:
                 name = f"panel_{index:04d}.png"

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from frrn_seg_ros.core.labels import get_label_set
 
@@ -126,6 +127,11 @@ def node_params(args: argparse.Namespace) -> dict[str, Any]:
         params["model.architecture"] = args.architecture
     if args.input_size:
         params["model.input_height"], params["model.input_width"] = args.input_size
+    for item in getattr(args, "node_param", None) or []:
+        key, sep, value = item.partition(":=")
+        if not sep or not key:
+            raise ValueError(f"--node-param must look like KEY:=VALUE, got {item!r}")
+        params[key.strip()] = yaml.safe_load(value)
     return params
 
 

@@ -1,0 +1,202 @@
+"""The demo's live view of the running node: its topics, a diagnostics line a second, sample frames.
+
+:class:`LiveView` is a second rclpy participant in the demo process (its own context and spin
+thread, beside the replay driver). It asks the ROS graph which topics the node publishes, turns
+the node's ``/diagnostics`` camera status into one short line about once a second, and keeps a
+few (input, labels) pairs, matched by header stamp, for :func:`save_demo_panel`
+(input / colour labels / overlay, coloured with the checkpoint's palette like the node does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+HIDDEN_TOPICS = ("/rosout", "/parameter_events")
+
+
+def _stamp(header: Any) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def diagnostics_line(level: int, message: str, values: dict[str, str]) -> str:
+    """One line from a camera's diagnostics key/values (see :mod:`frrn_seg_ros.ros.diagnostics`)."""
+
+    def num(key: str, fmt: str = "{:.0f}") -> str:
+        try:
+            value = float(values.get(key, "nan"))
+        except ValueError:
+            return "-"
+        return "-" if value != value else fmt.format(value)
+
+    line = (
+        f"live | in {values.get('frames_received', '?')} / out {values.get('frames_processed', '?')} frames"
+        f" | output {num('output_rate_hz', '{:.1f}')} Hz"
+        f" | latency p50 {num('latency_p50_ms')} ms p95 {num('latency_p95_ms')} ms"
+        f" | dropped {values.get('frames_dropped', '?')} | {LEVELS.get(level, level)}"
+    )
+    return line if message in ("", "ok") else f"{line} ({message})"
+
+
+class LiveView:
+    """Watch node ``node_name`` and camera ``camera``; ``write`` prints a line (e.g. ``tqdm.write``)."""
+
+    def __init__(
+        self,
+        camera: str,
+        total_frames: int,
+        keep: int = 3,
+        node_name: str = "segmentation",
+        write: Callable[[str], None] = print,
+        every_s: float = 1.0,
+    ) -> None:
+        self.camera, self.node_name, self.write, self.every_s = camera, node_name, write, every_s
+        self.wanted = set(
+            np.linspace(0, max(total_frames - 1, 0), num=min(keep, total_frames), dtype=int).tolist()
+        )
+        self.samples: list[tuple[int, np.ndarray, np.ndarray]] = []  # (index, rgb, labels)
+        self.lines = 0
+        self.last_values: dict[str, str] = {}
+        self._seen = 0
+        self._images: dict[int, tuple[int, np.ndarray]] = {}  # stamp -> (index, rgb), wanted only
+        self._labels: dict[int, np.ndarray] = {}
+        self._last_print, self._last_received = 0.0, ""
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LiveView:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        self._context = rclpy.Context()
+        rclpy.init(context=self._context)
+        self._node = rclpy.create_node("frrn_seg_demo_view", context=self._context)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._node.create_subscription(Image, f"/{self.camera}/image", self._on_image, qos)
+        self._node.create_subscription(Image, f"/{self.camera}/segmentation/labels", self._on_labels, qos)
+        self._node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self._node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        return self
+
+    def _spin(self) -> None:
+        with contextlib.suppress(Exception):  # the context may shut down while spinning
+            while self._context.ok():
+                self._executor.spin_once(timeout_sec=0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            self._context.try_shutdown()
+        self._thread.join(timeout=5)
+
+    # ------------------------------------------------------------------ graph
+    def node_topics(self, timeout_s: float = 60.0, settle_s: float = 1.0) -> list[tuple[str, list[str]]]:
+        """``[(topic, [type, ...])]`` the node publishes, as the ROS graph reports them.
+
+        Waits until the node and its labels publisher are discovered, then ``settle_s`` more for
+        the rest; ``[]`` if the node does not show up within ``timeout_s``.
+        """
+        labels = f"/{self.camera}/segmentation/labels"
+        deadline = time.monotonic() + timeout_s
+        found: list[tuple[str, list[str]]] = []
+        while time.monotonic() < deadline:
+            if (self.node_name, "/") in self._node.get_node_names_and_namespaces():
+                with contextlib.suppress(Exception):  # not yet fully discovered
+                    found = self._node.get_publisher_names_and_types_by_node(self.node_name, "/")
+                if any(name == labels for name, _ in found):
+                    time.sleep(settle_s)
+                    with contextlib.suppress(Exception):
+                        found = self._node.get_publisher_names_and_types_by_node(self.node_name, "/")
+                    return sorted((name, list(types)) for name, types in found)
+            time.sleep(0.2)
+        return sorted((name, list(types)) for name, types in found)
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_image(self, msg: Any) -> None:
+        index, self._seen = self._seen, self._seen + 1
+        if index in self.wanted:
+            from frrn_seg_ros.ros.conversions import image_to_array
+
+            rgb = np.array(image_to_array(msg), copy=True)
+            self._match(_stamp(msg.header), image=(index, rgb))
+
+    def _on_labels(self, msg: Any) -> None:
+        from frrn_seg_ros.ros.conversions import image_to_array
+
+        self._match(_stamp(msg.header), labels=np.array(image_to_array(msg), copy=True))
+
+    def _match(self, stamp: int, image=None, labels=None) -> None:
+        with self._lock:
+            if image is not None:
+                self._images[stamp] = image
+            if labels is not None:
+                self._labels[stamp] = labels
+                while len(self._labels) > 20:  # labels of frames not wanted: keep a few, in case
+                    self._labels.pop(next(iter(self._labels)))
+            if stamp in self._images and stamp in self._labels:
+                index, rgb = self._images.pop(stamp)
+                self.samples.append((index, rgb, self._labels.pop(stamp)))
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            if not status.name.endswith(f"camera {self.camera}"):
+                continue
+            values = {kv.key: kv.value for kv in status.values}
+            self.last_values = values
+            now, received = time.monotonic(), values.get("frames_received", "0")
+            due = now - self._last_print >= 0.8 * self.every_s
+            if received != "0" and due and (received != self._last_received or now - self._last_print > 5.0):
+                level = status.level[0] if isinstance(status.level, (bytes, bytearray)) else int(status.level)
+                self.write(diagnostics_line(level, status.message, values))
+                self._last_print, self._last_received, self.lines = now, received, self.lines + 1
+
+
+def save_demo_panel(
+    samples: list[tuple[int, np.ndarray, np.ndarray]],
+    palette: np.ndarray,
+    class_names: list[str],
+    path: Path,
+    alpha: float = 0.5,
+) -> Path:
+    """Rows of input / colour labels / overlay (``alpha`` colour weight) with a legend; PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from frrn_seg_ros.core.labels import colorize
+
+    rows = sorted(samples, key=lambda s: s[0])
+    fig, axes = plt.subplots(len(rows), 3, figsize=(10, 1.9 * len(rows) + 0.5), squeeze=False)
+    present: set[int] = set()
+    for (index, rgb, labels), ax in zip(rows, axes, strict=True):
+        color = colorize(labels, palette)
+        overlay = np.clip(alpha * color + (1.0 - alpha) * rgb.astype(np.float32) + 0.5, 0, 255).astype(
+            np.uint8
+        )
+        present.update(int(v) for v in np.unique(labels) if v < len(class_names))
+        for a, image, title in zip(ax, (rgb, color, overlay), ("input", "labels", "overlay"), strict=True):
+            a.imshow(image)
+            a.set_title(f"frame {index}: {title}", fontsize=8)
+            a.axis("off")
+    handles = [Patch(color=palette[c] / 255.0, label=class_names[c]) for c in sorted(present)]
+    fig.legend(
+        handles=handles, loc="lower center", ncol=min(8, max(1, len(handles))), fontsize=8, frameon=False
+    )
+    fig.tight_layout(rect=(0, 0.5 / (1.9 * len(rows) + 0.5) if handles else 0, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
