@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from frrn_seg_ros.core.sizes import parse_hw
+
 log = logging.getLogger(__name__)
 
 #: Official Cityscapes labelIds of the drawn classes.
@@ -164,14 +166,8 @@ def write_dataset(
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``'128x256'`` -> ``(128, 256)`` (height x width)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like HxW (e.g. 128x256), got {text!r}") from None
-    if h < 16 or w < 16:
-        raise argparse.ArgumentTypeError(f"size must be at least 16x16, got {text!r}")
-    return h, w
+    """``'128x256'`` -> ``(128, 256)`` (height x width), at least 16x16."""
+    return parse_hw(text, minimum=16)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,8 +33,10 @@ from typing import Any
 
 import torch
 
+from frrn_seg_ros.core.sizes import parse_hw
+
 from .bench_all_report import node_latency, to_markdown
-from .bench_models import RssSampler, device_name, parse_hw
+from .bench_models import RssSampler, device_name
 from .report import summarize
 
 LOG = logging.getLogger("frrn_seg_bench_all")

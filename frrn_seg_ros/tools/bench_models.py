@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from frrn_seg_ros.core.models import ARCHITECTURES, architecture_info, build_model, count_parameters
+from frrn_seg_ros.core.sizes import parse_hw
 
 LOG = logging.getLogger("frrn_seg_bench_models")
 DEFAULT_SIZES = "256x512,512x1024,1024x2048"
@@ -47,17 +48,6 @@ PAPER_TIMES: dict[str, tuple[str, float, str]] = {
     "csrnet_heavy": ("1024x2048", 0.0275, "GTX 1080 Ti"),
 }
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def parse_hw(text: str) -> tuple[int, int]:
-    """``'256x512'`` -> ``(256, 512)`` (height, width)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size must be HEIGHTxWIDTH (e.g. 256x512), got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise ValueError(f"size must be positive, got {text!r}")
-    return h, w
 
 
 def device_name(device: torch.device) -> str:

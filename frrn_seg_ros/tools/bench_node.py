@@ -26,12 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from frrn_seg_ros.core.sizes import parse_hw
 from frrn_seg_ros.ros.env import MALLOC_ENV, child_env, configure_local_ros_env
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    h, w = text.lower().split("x")
-    return int(h), int(w)
 
 
 def _pct(values: list[float]) -> dict[str, float]:
@@ -222,7 +218,7 @@ def bench_engine(model: str, arrays: list[np.ndarray], args, frames: int) -> dic
 def soak(args, ns: str) -> dict:
     from frrn_seg_ros.ros.conversions import array_to_image
 
-    size = _parse_size(args.soak_size)
+    size = parse_hw(args.soak_size)
     msgs = [array_to_image(a, "rgb8") for a in frames_for(size, 8)]
     proc = start_node(ns, args.soak_model, args.device, [])
     harness = Harness(ns)
@@ -354,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"environment": environment(args.device), "cases": [], "soak": None}
     try:
         for model in [m for m in args.models.split(",") if m]:
-            for size in [_parse_size(s) for s in args.sizes.split(",") if s and args.frames > 0]:
+            for size in [parse_hw(s) for s in args.sizes.split(",") if s and args.frames > 0]:
                 ns = f"/bench_{model}_{size[0]}x{size[1]}_{os.getpid()}"
                 try:
                     case = bench_case(model, size, args, ns)

@@ -32,6 +32,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from frrn_seg_ros.core.sizes import parse_hw
+
 from .demo_steps import DemoConfig, StepResult, ensure_bag, ensure_data, ensure_model
 
 DEMO_DOMAIN_BASE = 50  # the demo's ROS_DOMAIN_ID when unset: 50 + pid % 50 (never the node default)
@@ -47,15 +49,7 @@ class StepFailed(RuntimeError):
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--size must look like HEIGHTxWIDTH (e.g. 128x256), got {text!r}"
-        ) from None
-    if h % 32 or w % 32 or h < 64 or w < 64:
-        raise argparse.ArgumentTypeError(f"--size {text}: height and width must be multiples of 32, >= 64")
-    return h, w
+    return parse_hw(text, minimum=64, multiple=32)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,19 +30,9 @@ from frrn_seg_ros.core.export import (
     load_torchscript,
     verify_export,
 )
+from frrn_seg_ros.core.sizes import parse_hw
 
 LOG = logging.getLogger("frrn_seg_export")
-
-
-def parse_hw(text: str) -> tuple[int, int]:
-    """Parse ``'HEIGHTxWIDTH'`` -> ``(H, W)``."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH (e.g. 512x1024), got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:

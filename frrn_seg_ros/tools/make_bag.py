@@ -1,7 +1,7 @@
 """Write a rosbag2 (mcap or sqlite3) from an image folder, a Cityscapes root or a CamVid root.
 
     frrn_seg_make_bag --images DIR [--labels DIR] --out BAG
-    frrn_seg_make_bag --cityscapes ROOT --split val --out BAG [--size 1024x512] [--limit 50]
+    frrn_seg_make_bag --cityscapes ROOT --split val --out BAG [--size 512x1024] [--limit 50]
     frrn_seg_make_bag --camvid ROOT --split test --out BAG --compressed jpeg --storage sqlite3
 
 Images go to ``--image-topic`` (default ``/camera/image``, or ``/camera/image/compressed`` with
@@ -20,8 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from frrn_seg_ros.core.sizes import parse_hw
+
 from .bag_io import STORAGES, BagWriter
-from .sources import SamplePaths, camvid_samples, cityscapes_samples, folder_samples, iter_samples, parse_size
+from .sources import SamplePaths, camvid_samples, cityscapes_samples, folder_samples, iter_samples
 
 LOG = logging.getLogger("frrn_seg_make_bag")
 DEFAULT_IMAGE_TOPIC = "/camera/image"
@@ -100,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC, help="ground-truth topic ('' to leave out)")
     p.add_argument("--compressed", choices=("jpeg", "png"), default=None, help="write CompressedImage")
     p.add_argument("--jpeg-quality", type=int, default=95)
-    p.add_argument("--size", default=None, help="resize to WIDTHxHEIGHT (labels: nearest)")
+    p.add_argument(
+        "--size", type=parse_hw, default=None, help="resize to HEIGHTxWIDTH, e.g. 512x1024 (labels: nearest)"
+    )
     p.add_argument("--limit", type=int, default=None, help="write at most this many frames")
     return p
 
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             gt_topic=args.gt_topic,
             compressed=args.compressed,
             jpeg_quality=args.jpeg_quality,
-            size=parse_size(args.size),
+            size=None if args.size is None else args.size[::-1],  # (width, height) internally
             limit=args.limit,
         )
         counts = write_bag(samples, spec)

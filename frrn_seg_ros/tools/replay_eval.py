@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from frrn_seg_ros.core.labels import colorize, palette_from_colors
+from frrn_seg_ros.core.sizes import parse_hw
 
 from .bag_io import BagFrame
 from .replay_inputs import frame_rgb, make_engine, model_meta, node_params, open_source, to_ros_message
@@ -35,11 +36,6 @@ from .report import LatencyRecorder, machine_info, save_panel, write_report
 
 LOG = logging.getLogger("frrn_seg_replay_eval")
 DEFAULT_GT_TOPIC = "/camera/segmentation/ground_truth"
-
-
-def _hw(text: str) -> tuple[int, int]:
-    h, w = (int(v) for v in text.lower().split("x"))
-    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
     p.add_argument(
-        "--input-size", type=_hw, default=None, help="network input HEIGHTxWIDTH (default: native)"
+        "--input-size", type=parse_hw, default=None, help="network input HEIGHTxWIDTH (default: native)"
     )
     p.add_argument("--warmup", type=int, default=1, help="warm-up forward passes")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most this many frames")

@@ -136,16 +136,3 @@ def iter_samples(paths: list[SamplePaths], size: tuple[int, int] | None = None) 
     """Load ``paths`` one at a time (see :func:`load_sample`)."""
     for p in paths:
         yield load_sample(p, size)
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """Parse ``'WIDTHxHEIGHT'`` (e.g. ``512x256``) into ``(width, height)``; None passes through."""
-    if text is None:
-        return None
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size must be WIDTHxHEIGHT (e.g. 512x256), got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise ValueError(f"size must be positive, got {text!r}")
-    return w, h

@@ -94,7 +94,7 @@ def test_image_folder_with_labels_and_resize(tmp_path):
                 "--out",
                 str(out),
                 "--size",
-                "15x10",
+                "10x15",  # HEIGHTxWIDTH, like every size on the command line
                 "--image-topic",
                 "/front/image",
                 "--gt-topic",

@@ -97,7 +97,7 @@ def test_second_run_reuses_the_cache(first_run):
 
 def test_bad_option_is_a_clear_error(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "frrn_seg_ros.tools.demo", "--size", "100x7", "--cache-dir", str(tmp_path)],
+        [sys.executable, "-m", "frrn_seg_ros.tools.demo", "--size", "100x200", "--cache-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
