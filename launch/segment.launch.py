@@ -21,12 +21,12 @@ import os
 PACKAGE = "frrn_seg_ros"
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "134217728", "MALLOC_TRIM_THRESHOLD_": "536870912"}
 ARGUMENTS = {
-    "model": ("frrn_a", "architecture used when checkpoint is empty (random weights)"),
-    "checkpoint": ("", "checkpoint file (.safetensors / .pt); empty = random weights"),
-    "cameras": ("[camera]", "camera names, YAML list: [front, rear]"),
+    "model": ("", "architecture used when checkpoint is empty (random weights); '' = params file"),
+    "checkpoint": ("", "checkpoint file (.safetensors / .pt / .onnx); '' = params file"),
+    "cameras": ("", "camera names, YAML list: [front, rear]; '' = params file"),
     "camera_topic": ("", "remap <first camera>/image to this topic (single-camera setups)"),
-    "device": ("auto", "auto | cpu | cuda | cuda:N"),
-    "precision": ("fp32", "fp32 | fp16 | bf16"),
+    "device": ("", "auto | cpu | cuda | cuda:N; '' = params file"),
+    "precision": ("", "fp32 | fp16 | bf16; '' = params file"),
     "params_file": (None, "parameters YAML (default: share/frrn_seg_ros/config/segment.yaml)"),
     "use_sim_time": ("false", "use /clock"),
     "rviz": ("false", "start RViz2 with config/segment.rviz"),
@@ -73,18 +73,7 @@ def generate_launch_description():
         profile = get("fastdds_profile")
         env_actions = [SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile)] if profile else []
         params_file = get("params_file")
-        overrides = {
-            "model.architecture": get("model"),
-            "model.checkpoint": get("checkpoint"),
-            "device": get("device"),
-            "precision": get("precision"),
-            "use_sim_time": get("use_sim_time").lower() in ("true", "1"),
-        }
-        cameras = _parse_list(get("cameras"))
-        overrides["cameras"] = cameras
-        topic = get("camera_topic")  # raw and image_transport-style compressed names
-        remaps = [(f"{cameras[0]}/image", topic), (f"{cameras[0]}/image/compressed", f"{topic}/compressed")]
-        remaps = remaps if topic else []
+        overrides, remaps = node_overrides(get, params_file)
         common = dict(
             package=PACKAGE,
             name=get("node_name"),
@@ -114,6 +103,47 @@ def generate_launch_description():
 
     actions.append(OpaqueFunction(function=setup))
     return LaunchDescription(actions)
+
+
+def node_overrides(get, params_file: str) -> tuple[dict, list[tuple[str, str]]]:
+    """Parameters and remappings from the launch arguments (``get(name) -> str``).
+
+    Only the arguments the user gave override ``params_file``: an empty ``checkpoint``,
+    ``model``, ``device``, ``precision`` or ``cameras`` leaves the file's value in force.
+    ``camera_topic`` remaps the first camera's raw and ``/compressed`` input topics.
+    """
+    overrides: dict = {"use_sim_time": get("use_sim_time").lower() in ("true", "1")}
+    for argument, parameter in (
+        ("model", "model.architecture"),
+        ("checkpoint", "model.checkpoint"),
+        ("device", "device"),
+        ("precision", "precision"),
+    ):
+        if get(argument):
+            overrides[parameter] = get(argument)
+    if get("cameras"):
+        overrides["cameras"] = cameras = _parse_list(get("cameras"))
+    else:
+        cameras = _cameras_in(params_file)
+    topic = get("camera_topic")  # raw and image_transport-style compressed names
+    remaps = [(f"{cameras[0]}/image", topic), (f"{cameras[0]}/image/compressed", f"{topic}/compressed")]
+    return overrides, remaps if topic else []
+
+
+def _cameras_in(params_file: str) -> list[str]:
+    """The ``cameras`` of the first parameter block in ``params_file`` (``['camera']`` if none)."""
+    import yaml  # a dependency of launch itself
+
+    try:
+        with open(params_file, encoding="utf-8") as stream:
+            tree = yaml.safe_load(stream) or {}
+        for block in tree.values():
+            cameras = (block or {}).get("ros__parameters", {}).get("cameras")
+            if cameras:
+                return [str(c) for c in cameras]
+    except (OSError, yaml.YAMLError, AttributeError):
+        pass
+    return ["camera"]
 
 
 def _parse_list(text: str) -> list[str]:

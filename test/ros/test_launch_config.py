@@ -98,3 +98,49 @@ def test_fastdds_profile_shape():
     participant = root.find(".//d:participant", ns)
     assert participant.get("is_default_profile") == "true"
     assert participant.findtext("d:rtps/d:useBuiltinTransports", None, ns) == "false"
+
+
+def _launch_module():
+    spec = importlib.util.spec_from_file_location("segment_launch", LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_launch_arguments_left_empty_keep_the_params_file_values(tmp_path):
+    params_file = tmp_path / "mine.yaml"
+    params_file.write_text(
+        "/**:\n  ros__parameters:\n    cameras: [front, rear]\n"
+        "    model:\n      checkpoint: /models/mine.safetensors\n    device: cuda:1\n"
+    )
+    given = {"use_sim_time": "false", "camera_topic": "/front_cam/image_raw"}
+    overrides, remaps = _launch_module().node_overrides(lambda name: given.get(name, ""), str(params_file))
+    # Nothing the file sets is overridden: its checkpoint, device and cameras stay in force.
+    assert overrides == {"use_sim_time": False}
+    assert remaps == [
+        ("front/image", "/front_cam/image_raw"),
+        ("front/image/compressed", "/front_cam/image_raw/compressed"),
+    ]
+
+
+def test_launch_arguments_given_override_the_params_file(tmp_path):
+    given = {
+        "use_sim_time": "true",
+        "checkpoint": "/m.safetensors",
+        "model": "csrnet_light",
+        "device": "cpu",
+        "precision": "bf16",
+        "cameras": "[left, right]",
+    }
+    overrides, remaps = _launch_module().node_overrides(
+        lambda name: given.get(name, ""), str(ROOT / "config" / "segment.yaml")
+    )
+    assert overrides == {
+        "use_sim_time": True,
+        "model.checkpoint": "/m.safetensors",
+        "model.architecture": "csrnet_light",
+        "device": "cpu",
+        "precision": "bf16",
+        "cameras": ["left", "right"],
+    }
+    assert remaps == []
