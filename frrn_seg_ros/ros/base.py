@@ -7,7 +7,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from std_srvs.srv import SetBool
 
-from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
+from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine, resolve_device, resolve_precision
 
 from . import diagnostics as diag
 from .label_info import classes_payload, publish_class_metadata
@@ -16,7 +16,8 @@ from .pipeline import SegmentationPipeline
 
 
 def engine_config(params: NodeParams) -> EngineConfig:
-    """The engine settings of ``params`` (validated; errors name the ROS parameter)."""
+    """The engine settings of ``params``, validated against this machine (a CUDA device that is
+    not there, fp16 on a CPU): errors name the ROS parameter."""
     size = (params.input_height, params.input_width) if params.input_height else None
     config = EngineConfig(
         device=params.device,
@@ -30,6 +31,7 @@ def engine_config(params: NodeParams) -> EngineConfig:
     )
     try:
         config.validate()
+        resolve_precision(config.precision, resolve_device(config.device))
     except ValueError as exc:
         names = {
             "device": "device",
@@ -143,8 +145,9 @@ class SegmentationMixin:
         self.params.__dict__.update(new.__dict__)  # the pipeline holds the same object
         return SetParametersResult(successful=True)
 
-    def model_info(self) -> dict[str, str]:
-        eng, p = self.engine, self.params
+    def model_info(self, engine=None) -> dict[str, str]:
+        """The model status values of ``engine`` (default: this node's)."""
+        eng, p = engine or self.engine, self.params
         info = {
             "architecture": eng.meta.architecture,
             "checkpoint": p.checkpoint or "(none: random weights)",
@@ -160,15 +163,16 @@ class SegmentationMixin:
         return info
 
     def _publish_diagnostics(self) -> None:
-        if self.pipeline is None or self.engine is None:
+        pipeline, engine = self.pipeline, self.engine  # local: a teardown may clear them meanwhile
+        if pipeline is None or engine is None:
             return
         p = self.params
         th = diag.Thresholds(p.warn_latency_ms, p.error_latency_ms, p.warn_drop_ratio, p.stale_s)
         name = self.get_fully_qualified_name()
-        statuses = [diag.camera_status(name, s.snapshot(), th) for s in self.pipeline.stats.values()]
+        statuses = [diag.camera_status(name, s.snapshot(), th) for s in pipeline.stats.values()]
         statuses.append(
             diag.model_status(
-                name, self.model_info(), bool(self.engine.random_weights), self._enabled and self._active
+                name, self.model_info(engine), bool(engine.random_weights), self._enabled and self._active
             )
         )
         self._diag_pub.publish(diag.build_array(self.get_clock().now().to_msg(), statuses))

@@ -6,6 +6,7 @@ import math
 import threading
 
 import pytest
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rosutil import Collector, image_array, input_qos, publish_until, stamped, wait_for
 from sensor_msgs.msg import Image
@@ -157,6 +158,20 @@ def test_validation_names_the_field(field, value):
 def test_node_refuses_bad_parameters_naming_the_field(ros, field, value):
     with pytest.raises(ParameterError, match=field.replace(".", r"\.")):
         ros.segmentation_node(**{field: value})
+
+
+@pytest.mark.skipif(torch.cuda.device_count() >= 8, reason="needs a machine with fewer than 8 GPUs")
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"device": "cuda:7"}, "device"),  # absent here: CUDA missing or fewer devices
+        ({"device": "cpu", "precision": "fp16"}, "precision"),  # fp16 needs CUDA
+    ],
+)
+def test_settings_this_machine_cannot_run_name_their_field(ros, changes, field):
+    with pytest.raises(ParameterError) as info:
+        ros.segmentation_node(**changes)
+    assert info.value.field == field, str(info.value)
 
 
 def test_mutable_parameters_are_validated_at_run_time(ros, engine):
