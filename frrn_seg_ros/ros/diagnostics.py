@@ -58,6 +58,8 @@ def camera_status(node_name: str, snap: CameraSnapshot, th: Thresholds) -> Diagn
         "dropped_overwritten": str(snap.dropped_overwritten),
         "dropped_too_old": str(snap.dropped_too_old),
         "bad_input": str(snap.bad_input),
+        "resolution_changes": str(snap.resolution_changes),
+        "uniform_frames": str(snap.uniform_frames),
         **{f"latency_{k}_ms": _fmt(v) for k, v in snap.latency_ms.items()},
         **{f"{k}_ms": _fmt(v) for k, v in snap.stage_ms.items()},
         "resolution": snap.resolution,

@@ -13,11 +13,12 @@ import threading
 import time
 from collections import defaultdict
 
+import numpy as np
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from frrn_seg_ros.core.encodings import FrameError
-from frrn_seg_ros.core.engine import OutputRequest
+from frrn_seg_ros.core.engine import Frame, OutputRequest, check_frame
 
 from .conversions import array_to_image, compressed_to_frame, image_to_frame
 from .mailbox import FrameMailbox
@@ -58,6 +59,7 @@ class SegmentationPipeline:
         self._stop = threading.Event()
         self._pub_lock = threading.Lock()
         self._pubs: dict[tuple[str, str], object] = {}
+        self._last_shape: dict[str, tuple[int, ...]] = {}
         in_qos = make_qos(params.input_reliability, params.input_depth)
         self._subs = []
         for cam in params.cameras:
@@ -136,14 +138,14 @@ class SegmentationPipeline:
                 continue
             t0 = time.perf_counter()
             try:
-                if isinstance(msg, CompressedImage):
-                    frame = compressed_to_frame(msg, p.max_image_pixels)
-                else:
-                    frame = image_to_frame(msg, p.max_image_pixels)
-                _check(frame, p.max_image_pixels)
+                frame = self._decode(msg)
             except FrameError as exc:
                 self._bad(cam, str(exc))
                 continue
+            except Exception as exc:  # a decoder bug must not cost the other cameras their frames
+                self._bad(cam, f"{type(exc).__name__}: {exc}")
+                continue
+            self._note_frame(cam, frame)
             ready.append((cam, msg, frame, (time.perf_counter() - t0) * 1e3))
         groups: dict[object, list] = defaultdict(list)
         for entry in ready:
@@ -152,11 +154,48 @@ class SegmentationPipeline:
         for group in groups.values():
             self._segment_and_publish(group)
 
+    def _decode(self, msg) -> Frame:
+        """Message -> validated, C-contiguous :class:`Frame` (``FrameError`` names the problem).
+
+        Validated here, per camera, so one bad frame never spoils a batch; the engine's own check
+        of the contiguous array then costs no copy.
+        """
+        max_pixels = self.params.max_image_pixels
+        if isinstance(msg, CompressedImage):
+            frame = compressed_to_frame(msg, max_pixels)
+        else:
+            frame = image_to_frame(msg, max_pixels)
+        return Frame(data=check_frame(frame, max_pixels), encoding=frame.encoding)
+
+    def _note_frame(self, cam: str, frame: Frame) -> None:
+        """Count (and log, throttled) a resolution change or a uniform (all-black/white) frame."""
+        shape = frame.data.shape
+        previous = self._last_shape.get(cam)
+        self._last_shape[cam] = shape
+        changed = previous is not None and previous != shape
+        uniform = _is_uniform(frame.data)
+        if not (changed or uniform):
+            return
+        self.stats[cam].on_frame_checked(changed, uniform)
+        throttle = self.params.log_throttle_s
+        if changed:
+            self.log.info(
+                f"camera '{cam}': resolution changed {previous[1]}x{previous[0]} -> {shape[1]}x{shape[0]}",
+                throttle_duration_sec=throttle,
+            )
+        if uniform:
+            self.log.warning(
+                f"camera '{cam}': every pixel has the same value {frame.data.flat[0]} (lens cap? "
+                "exposure?); segmenting it anyway",
+                throttle_duration_sec=throttle,
+            )
+
     def _segment_and_publish(self, group: list) -> None:
+        wanted = {cam: [kind for kind in OUTPUT_KINDS if self._wanted(cam, kind)] for cam, *_ in group}
         request = OutputRequest(
-            color=any(self._wanted(cam, "color") for cam, *_ in group),
-            overlay=any(self._wanted(cam, "overlay") for cam, *_ in group),
-            confidence=any(self._wanted(cam, "confidence") for cam, *_ in group),
+            color=any("color" in kinds for kinds in wanted.values()),
+            overlay=any("overlay" in kinds for kinds in wanted.values()),
+            confidence=any("confidence" in kinds for kinds in wanted.values()),
         )
         try:
             results = self.engine.segment([frame for _, _, frame, _ in group], request)
@@ -169,9 +208,9 @@ class SegmentationPipeline:
             return
         for (cam, msg, frame, decode_ms), result in zip(group, results, strict=True):
             t0 = time.perf_counter()
-            for kind in OUTPUT_KINDS:
+            for kind in wanted[cam]:
                 array = getattr(result, kind)
-                if array is not None and self._wanted(cam, kind):
+                if array is not None:
                     self._publisher(cam, kind).publish(array_to_image(array, _ENCODING_OUT[kind], msg.header))
             publish_ms = (time.perf_counter() - t0) * 1e3
             stamp = stamp_ns(msg.header)
@@ -205,10 +244,9 @@ class SegmentationPipeline:
         self._subs.clear()
 
 
-def _check(frame, max_pixels: int) -> None:
-    """Validate a frame on its own before batching (the engine's own checks, when it exposes them)."""
-    try:
-        from frrn_seg_ros.core.engine.convert import check_frame
-    except ImportError:
-        return
-    check_frame(frame, max_pixels)
+def _is_uniform(data: np.ndarray) -> bool:
+    """True when every value of ``data`` is equal; a sparse sample rules most frames out cheaply."""
+    sample = data[::7, ::7]
+    if sample.min() != sample.max():
+        return False
+    return bool(data.min() == data.max())

@@ -71,6 +71,8 @@ class CameraSnapshot:
     since_last_input_s: float
     window_received: int = 0
     window_dropped: int = 0
+    resolution_changes: int = 0
+    uniform_frames: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -86,6 +88,7 @@ class CameraStats:
         self._lock = threading.Lock()
         self.received = self.processed = self.dropped_too_old = self.bad_input = 0
         self.dropped_overwritten = 0
+        self.resolution_changes = self.uniform_frames = 0
         self._inputs = TimedWindow(window_s)
         self._outputs = TimedWindow(window_s)
         self._drops = TimedWindow(window_s)
@@ -116,6 +119,13 @@ class CameraStats:
             if error:
                 self.last_error = error
             self._drops.add(1.0)
+
+    def on_frame_checked(self, resolution_changed: bool, uniform: bool) -> None:
+        """Count a decoded frame whose size differs from the last one's, or whose pixels are all
+        equal (lens cap, saturated exposure): both are still segmented, but users want to know."""
+        with self._lock:
+            self.resolution_changes += int(resolution_changed)
+            self.uniform_frames += int(uniform)
 
     def on_output(
         self, latency_ms: float, stages_ms: dict[str, float], resolution: str, encoding: str
@@ -155,4 +165,6 @@ class CameraStats:
                 since_last_input_s=float("inf") if self._last_input is None else now - self._last_input,
                 window_received=int(self._inputs.values(now).size),
                 window_dropped=int(self._drops.values(now).size),
+                resolution_changes=self.resolution_changes,
+                uniform_frames=self.uniform_frames,
             )

@@ -8,6 +8,7 @@ from rosutil import SIZE, Collector, image_array, input_qos, publish_until, stam
 from sensor_msgs.msg import CompressedImage, Image
 
 from frrn_seg_ros.ros.conversions import array_to_compressed, array_to_image, image_to_array
+from frrn_seg_ros.ros.diagnostics import Thresholds, camera_status
 
 pytestmark = pytest.mark.ros
 
@@ -79,6 +80,14 @@ def test_uniform_frames_work(ros, engine):
         msg = stamped(array_to_image(np.full((*SIZE, 3), value, np.uint8), "rgb8"), "uniform", sec)
         got = publish_until(pub, msg, labels)
         assert got and image_to_array(got[0]).shape == SIZE
+    assert seg.pipeline.stats["camera"].snapshot().uniform_frames >= 2
+    # A textured frame is not counted, and the count reaches /diagnostics.
+    before = seg.pipeline.stats["camera"].snapshot().uniform_frames
+    assert publish_until(pub, stamped(array_to_image(image_array("rgb8"), "rgb8"), "uniform", 3), labels)
+    assert seg.pipeline.stats["camera"].snapshot().uniform_frames == before
+    status = camera_status("n", seg.pipeline.stats["camera"].snapshot(), Thresholds())
+    values = {kv.key: kv.value for kv in status.values}
+    assert values["uniform_frames"] == str(before) and values["resolution_changes"] == "0"
 
 
 def test_corrupt_compressed_frames_are_counted(ros, engine):

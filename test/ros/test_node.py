@@ -58,6 +58,9 @@ def test_every_encoding_gives_labels_and_color_with_copied_header(ros, engine):
         _check_output(color[0], msg, "rgb8", height, width)
         palette = engine.palette[image_to_array(labels[0])]
         np.testing.assert_array_equal(image_to_array(color[0]), palette)
+    # Every frame had a size other than the last one's: each change is counted, none dropped.
+    snap = seg.pipeline.stats["camera"].snapshot()
+    assert snap.resolution_changes == len(encodings) - 1 and snap.bad_input == 0
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
@@ -140,10 +143,25 @@ def test_enable_service_pauses_and_resumes_output(ros, engine):
 
 
 def test_outputs_without_subscribers_are_not_computed(ros, engine):
-    seg = ros.segmentation_node(engine, **{"publish.overlay": True})
-    _, pub, outs = _io(ros, seg, kinds=("labels",))  # nobody listens to color/overlay
-    msg = stamped(array_to_image(image_array("rgb8"), "rgb8"), "f", 11)
-    assert publish_until(pub, msg, outs["labels"])
-    assert not seg.pipeline._wanted("camera", "overlay")
-    assert not seg.pipeline._wanted("camera", "color")
-    assert seg.pipeline._wanted("camera", "labels")
+    requests = []
+    segment = engine.segment
+
+    def spy(frames, request):
+        requests.append(request)
+        return segment(frames, request)
+
+    engine.segment = spy  # the real engine, watched: what does the node ask it to compute?
+    try:
+        seg = ros.segmentation_node(engine, **{"publish.overlay": True})
+        tester, pub, outs = _io(ros, seg, kinds=("labels",))  # nobody listens to color/overlay
+        msg = stamped(array_to_image(image_array("rgb8"), "rgb8"), "f", 11)
+        assert publish_until(pub, msg, outs["labels"])
+        assert requests and not any(r.color or r.overlay or r.confidence for r in requests)
+        # Once somebody subscribes to the overlay, it is computed (and color still is not).
+        overlay = Collector(tester, Image, f"{seg.get_namespace()}/camera/segmentation/overlay")
+        assert wait_for(lambda: seg.pipeline._wanted("camera", "overlay"))
+        requests.clear()
+        assert publish_until(pub, stamped(msg, "f", 12), overlay)
+        assert requests[-1].overlay and not requests[-1].color
+    finally:
+        del engine.segment
