@@ -4,8 +4,9 @@ For each model and size, starts ``segment_node`` as a child process (glibc mallo
 the Fast DDS large-image profile set, DDS kept on localhost), publishes frames one at a time
 (closed loop: the next frame goes out once the labels of the previous one arrived) and measures
 ``receipt time - header stamp`` of the labels. Then runs the engine in this process on the same
-frames. ``--soak N`` also streams N small frames open-loop and reports the node's RSS at start
-and end. Writes JSON + Markdown to ``benchmarks/results/`` with device, load and versions.
+frames. ``--soak N`` then streams small frames faster than the model until the node has
+processed N of them, sampling its RSS (:mod:`.bench_soak`). Writes JSON + Markdown to
+``benchmarks/results/`` with device, load and versions.
 
     frrn_seg_bench_node --models csrnet_light,frrn_a --sizes 512x1024,1024x2048 --frames 10
     frrn_seg_bench_node --models csrnet_light --sizes 64x128 --frames 0 --soak 10000
@@ -34,11 +35,12 @@ def _pct(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
     arr = np.asarray(values)
-    p50, p95 = np.percentile(arr, [50, 95])
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
     return {
         "n": int(arr.size),
         "p50": round(float(p50), 2),
         "p95": round(float(p95), 2),
+        "p99": round(float(p99), 2),
         "mean": round(float(arr.mean()), 2),
         "max": round(float(arr.max()), 2),
     }
@@ -215,47 +217,6 @@ def bench_engine(model: str, arrays: list[np.ndarray], args, frames: int) -> dic
     return _pct(walls)
 
 
-def soak(args, ns: str) -> dict:
-    from frrn_seg_ros.ros.conversions import array_to_image
-
-    size = parse_hw(args.soak_size)
-    msgs = [array_to_image(a, "rgb8") for a in frames_for(size, 8)]
-    proc = start_node(ns, args.soak_model, args.device, [])
-    harness = Harness(ns)
-    try:
-        while harness.roundtrip(msgs[0], timeout=5.0) is None and proc.poll() is None:
-            pass
-        rss_start = _rss_mb(proc.pid)
-        t0 = time.monotonic()
-        for i in range(args.soak):
-            harness.send(msgs[i % len(msgs)])
-            time.sleep(max(0.0, t0 + (i + 1) / args.soak_rate - time.monotonic()))
-        elapsed = time.monotonic() - t0
-        time.sleep(1.5)
-        rss_end = _rss_mb(proc.pid)
-        diag_age_s = time.monotonic() - harness.diag_time
-        lat = list(harness.received.values())
-        return {
-            "model": args.soak_model,
-            "size": args.soak_size,
-            "frames_sent": args.soak,
-            "rate_hz": args.soak_rate,
-            "seconds": round(elapsed, 1),
-            "outputs_received": harness.count,
-            "node_frames_dropped": harness.diag.get("frames_dropped"),
-            "node_frames_processed": harness.diag.get("frames_processed"),
-            "node_frames_received": harness.diag.get("frames_received"),
-            "last_diagnostics_age_s": round(diag_age_s, 2),
-            "latency_ms": _pct(lat[-1000:]),
-            "node_rss_mb_start": round(rss_start, 1),
-            "node_rss_mb_end": round(rss_end, 1),
-            "node_alive": proc.poll() is None,
-        }
-    finally:
-        harness.close()
-        stop_node(proc)
-
-
 def environment(device: str) -> dict:
     import rclpy  # noqa: F401
     import torch
@@ -335,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case-budget-s", type=float, default=120.0, help="stop a case's loop after this")
     parser.add_argument("--frame-timeout", type=float, default=120.0)
     parser.add_argument("--start-timeout", type=float, default=180.0)
-    parser.add_argument("--soak", type=int, default=0, help="frames to stream in the soak run (0 = none)")
+    parser.add_argument("--soak", type=int, default=0, help="frames the node must process (0 = no soak)")
+    parser.add_argument("--soak-max-s", type=float, default=3600.0, help="stop the soak after this")
     parser.add_argument("--soak-size", default="64x128")
     parser.add_argument("--soak-rate", type=float, default=200.0)
     parser.add_argument("--soak-model", default="csrnet_light")
@@ -359,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(case), flush=True)
                 report["cases"].append(case)
         if args.soak:
+            from .bench_soak import soak
+
             report["soak"] = soak(args, f"/bench_soak_{os.getpid()}")
             print(json.dumps(report["soak"]), flush=True)
     finally:

@@ -1,0 +1,99 @@
+"""Soak run of segment_node: memory and latency over many processed frames.
+
+A camera publishes faster than the model (``--soak-rate``, best effort, keep-last 1) until the
+node has PROCESSED ``--soak`` frames (labels received back), so the count is of frames that went
+through the whole path, not of frames sent. The node's resident set size is sampled every
+``SAMPLE_PERIOD_S`` seconds; the report gives it at the start (after warm-up), at the end, its
+maximum, and the growth per 1,000 frames fitted over the second half of the run (a leak shows
+there, after allocator caches have settled). Latency stays bounded if the newest-frame mailbox
+works: the percentiles cover the last 1,000 outputs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from frrn_seg_ros.core.sizes import parse_hw
+
+from .bench_node import Harness, _pct, _rss_mb, frames_for, start_node, stop_node
+
+SAMPLE_PERIOD_S = 5.0
+WARMUP_FRAMES = 200
+
+
+def rss_growth_per_1000(samples: list[tuple[float, int, float]]) -> float:
+    """MB per 1,000 processed frames, least-squares over the second half of ``samples``.
+
+    ``samples``: ``(seconds, frames_processed, rss_mb)``; NaN with fewer than 3 points there.
+    """
+    half = samples[len(samples) // 2 :]
+    if len(half) < 3:
+        return float("nan")
+    frames = np.array([s[1] for s in half], dtype=np.float64)
+    rss = np.array([s[2] for s in half], dtype=np.float64)
+    if np.ptp(frames) == 0:
+        return float("nan")
+    slope = np.polyfit(frames, rss, 1)[0]
+    return float(slope * 1000.0)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return round(value, 3) if np.isfinite(value) else None  # JSON has no NaN
+
+
+def soak(args, ns: str) -> dict:
+    """Stream frames to a child node until it has processed ``args.soak`` of them."""
+    from frrn_seg_ros.ros.conversions import array_to_image
+
+    msgs = [array_to_image(a, "rgb8") for a in frames_for(parse_hw(args.soak_size), 8)]
+    proc = start_node(ns, args.soak_model, args.device, [])
+    harness = Harness(ns)
+    try:
+        while harness.roundtrip(msgs[0], timeout=5.0) is None and proc.poll() is None:
+            pass
+        sent = 0
+        while harness.count < WARMUP_FRAMES and proc.poll() is None:  # allocator caches settle
+            harness.send(msgs[sent % len(msgs)])
+            sent += 1
+            time.sleep(1.0 / args.soak_rate)
+        start_count, t0 = harness.count, time.monotonic()
+        samples = [(0.0, 0, _rss_mb(proc.pid))]
+        next_sample = t0 + SAMPLE_PERIOD_S
+        while harness.count - start_count < args.soak and proc.poll() is None:
+            if time.monotonic() - t0 > args.soak_max_s:
+                break
+            harness.send(msgs[sent % len(msgs)])
+            sent += 1
+            now = time.monotonic()
+            if now >= next_sample:
+                samples.append((round(now - t0, 1), harness.count - start_count, _rss_mb(proc.pid)))
+                next_sample += SAMPLE_PERIOD_S
+            time.sleep(max(0.0, 1.0 / args.soak_rate - (time.monotonic() - now)))
+        elapsed = time.monotonic() - t0
+        processed = harness.count - start_count
+        samples.append((round(elapsed, 1), processed, _rss_mb(proc.pid)))
+        rss = [s[2] for s in samples]
+        return {
+            "model": args.soak_model,
+            "size": args.soak_size,
+            "camera_rate_hz": args.soak_rate,
+            "frames_processed": processed,
+            "frames_sent": sent,
+            "seconds": round(elapsed, 1),
+            "output_rate_hz": round(processed / elapsed, 1) if elapsed else None,
+            "node_frames_dropped": harness.diag.get("frames_dropped"),
+            "node_frames_processed": harness.diag.get("frames_processed"),
+            "latency_ms_last_1000": _pct(list(harness.received.values())[-1000:]),
+            "node_rss_mb_start": round(rss[0], 1),
+            "node_rss_mb_end": round(rss[-1], 1),
+            "node_rss_mb_max": round(max(rss), 1),
+            "rss_growth_mb_per_1000_frames": _finite_or_none(rss_growth_per_1000(samples)),
+            "rss_samples": [(t, n, round(r, 1)) for t, n, r in samples],
+            "node_alive": proc.poll() is None,
+            "reached_target": processed >= args.soak,
+        }
+    finally:
+        harness.close()
+        stop_node(proc)
