@@ -11,7 +11,7 @@ from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine, resolve_d
 
 from . import diagnostics as diag
 from .label_info import classes_payload, publish_class_metadata
-from .parameters import SPEC, NodeParams, ParameterError, with_changes
+from .parameters import SPEC, NodeParams, ParameterError, is_read_only, with_changes
 from .pipeline import SegmentationPipeline
 
 
@@ -138,6 +138,11 @@ class SegmentationMixin:
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         changes = {p.name: p.value for p in parameters if p.name in SPEC}
+        fixed = sorted(name for name in changes if is_read_only(name))
+        if fixed:  # only reached by the lifecycle node, which declares them writable
+            return SetParametersResult(
+                successful=False, reason=f"{', '.join(fixed)}: change it while unconfigured (cleanup first)"
+            )
         try:
             new = with_changes(self.params, changes)
         except ParameterError as exc:

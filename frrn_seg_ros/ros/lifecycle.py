@@ -2,7 +2,10 @@
 
 configure: read and validate parameters, load the model, create topics (FAILURE, staying
 unconfigured, on a bad parameter or a missing/corrupt checkpoint); activate/deactivate: start
-and pause processing; cleanup/shutdown: destroy everything and release the model.
+and pause processing; cleanup/shutdown: destroy everything and release the model. Model-defining
+parameters (checkpoint, device, precision, cameras, ...) can be set while unconfigured, so a
+failed configure is fixed by setting the value and configuring again; while configured they are
+refused, as on the plain node.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class SegmentationLifecycleNode(SegmentationMixin, LifecycleNode):
 
     def on_configure(self, state) -> TransitionCallbackReturn:
         try:
-            self._setup(declare_and_read(self), self._given_engine)
+            self._setup(declare_and_read(self, allow_read_only=False), self._given_engine)
         except Exception as exc:
             self.last_error = str(exc)
             self.get_logger().error(f"configure failed: {exc}")

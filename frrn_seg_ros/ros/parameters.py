@@ -247,10 +247,14 @@ def _is_cuda_index(device: str) -> bool:
     return device.startswith("cuda:") and device[5:].isdigit()
 
 
-def descriptor(name: str) -> ParameterDescriptor:
-    """The ParameterDescriptor of schema entry ``name`` (description, range, read_only)."""
+def descriptor(name: str, allow_read_only: bool = True) -> ParameterDescriptor:
+    """The ParameterDescriptor of schema entry ``name`` (description, range, read_only).
+
+    ``allow_read_only=False`` declares model-defining entries writable: the lifecycle node reads
+    them at each configure, so a value that failed can be corrected while unconfigured.
+    """
     _attr, _default, desc, rng, read_only = SPEC[name]
-    d = ParameterDescriptor(name=name, description=desc, read_only=read_only)
+    d = ParameterDescriptor(name=name, description=desc, read_only=read_only and allow_read_only)
     if isinstance(rng, tuple) and len(rng) == 2 and isinstance(rng[0], bool) is False:
         if isinstance(rng[0], int) and not isinstance(rng[0], bool):
             d.integer_range = [IntegerRange(from_value=rng[0], to_value=rng[1], step=0)]
@@ -261,21 +265,27 @@ def descriptor(name: str) -> ParameterDescriptor:
     return d
 
 
-def declare_and_read(node) -> NodeParams:
+def declare_and_read(node, allow_read_only: bool = True) -> NodeParams:
     """Declare every parameter on ``node`` (overrides from YAML / --ros-args apply) and validate.
 
     A value of the wrong type or outside its range is reported as ParameterError for that name.
+    See :func:`descriptor` for ``allow_read_only``.
     """
     values: dict[str, Any] = {}
     for name, (attr, default, *_rest) in SPEC.items():
         try:
             if not node.has_parameter(name):
-                node.declare_parameter(name, default, descriptor(name))
+                node.declare_parameter(name, default, descriptor(name, allow_read_only))
             values[attr] = node.get_parameter(name).value
         except Exception as exc:
             raise ParameterError(name, f"{type(exc).__name__}: {exc}") from None
     values["cameras"] = list(values["cameras"])
     return NodeParams(**values).validate()
+
+
+def is_read_only(name: str) -> bool:
+    """True for entries that define the model or the topics (fixed while the node runs)."""
+    return bool(SPEC[name][4])
 
 
 def with_changes(params: NodeParams, changes: dict[str, Any]) -> NodeParams:
