@@ -226,3 +226,15 @@ def test_read_only_message_buffers_are_accepted_without_warnings() -> None:
         result = engine.segment([Frame(data, "rgb8")], OutputRequest(overlay=True))[0]
     assert result.labels.shape == (H, W)
     assert np.array_equal(data, rgb)
+
+
+def test_stage_copies_a_batch_once_with_16_bit_as_int16_bits():
+    from frrn_seg_ros.core.engine.convert import stage
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 65536, (5, 7, 1), dtype=np.uint16) for _ in range(3)]
+    batch = stage(frames, pin=False)
+    assert batch.dtype == torch.int16 and tuple(batch.shape) == (3, 5, 7, 1)
+    np.testing.assert_array_equal(batch.numpy().view(np.uint16), np.stack(frames))
+    rgba = [rng.integers(0, 256, (4, 6, 4), dtype=np.uint8) for _ in range(2)]
+    np.testing.assert_array_equal(stage(rgba, pin=False).numpy(), np.stack(rgba))

@@ -14,6 +14,7 @@ Conversions (all produce ``(N, 3, H, W)`` uint8 RGB, channels-last strides where
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -25,7 +26,7 @@ from .config import Frame
 
 YUV_ORDER = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
 BAYER_PATTERNS = {"bayer_rggb8": "RGGB", "bayer_bggr8": "BGGR", "bayer_gbrg8": "GBRG", "bayer_grbg8": "GRBG"}
-_CHANNELS = {"rgb8": (0, 1, 2), "bgr8": (2, 1, 0), "rgba8": (0, 1, 2), "bgra8": (2, 1, 0)}
+_CHANNELS = {"bgr8": (2, 1, 0), "bgra8": (2, 1, 0)}  # reordered; rgb8 and rgba8 are views
 
 
 def check_frame(frame: Frame, max_pixels: int) -> np.ndarray:
@@ -66,19 +67,33 @@ def check_frame(frame: Frame, max_pixels: int) -> np.ndarray:
 def upload(arrays: list[np.ndarray], device: torch.device) -> torch.Tensor:
     """Stack equal-shape ``(H, W, C)`` arrays into one ``(N, H, W, C)`` tensor on ``device``.
 
-    The raw integers travel once (uint8, or 16-bit for 16-bit encodings); on CUDA through pinned
-    memory with a non-blocking copy. uint16 travels as int16 bits (torch's uint16 support is
+    The raw integers travel once (uint8, or 16-bit for 16-bit encodings). On CUDA the frames are
+    copied once, straight into a pinned staging tensor (from torch's caching host allocator), and
+    sent with a non-blocking copy. uint16 travels as int16 bits (torch's uint16 support is
     partial on some devices/versions); :func:`to_rgb` reads them back as unsigned.
     """
-    batch = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
-    if batch.dtype == np.uint16:
-        batch = batch.view(np.int16)
-    with warnings.catch_warnings():  # read-only buffers (np.frombuffer on a message) are never written
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        tensor = torch.from_numpy(batch)
     if device.type == "cuda":
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor
+        return stage(arrays, pin=True).to(device, non_blocking=True)
+    if len(arrays) == 1:
+        batch = arrays[0][None]
+        batch = batch.view(np.int16) if batch.dtype == np.uint16 else batch
+        with warnings.catch_warnings():  # read-only buffers (np.frombuffer on a message) are never written
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(batch)  # no copy at all
+    return stage(arrays, pin=False)
+
+
+def stage(arrays: list[np.ndarray], pin: bool) -> torch.Tensor:
+    """One ``(N, H, W, C)`` host tensor holding a copy of ``arrays`` (pinned if ``pin``)."""
+    first = arrays[0]
+    sixteen = first.dtype == np.uint16
+    batch = torch.empty(
+        (len(arrays), *first.shape), dtype=torch.int16 if sixteen else torch.uint8, pin_memory=pin
+    )
+    host = batch.numpy()  # shares the tensor's memory
+    for index, array in enumerate(arrays):
+        host[index] = array.view(np.int16) if sixteen else array
+    return batch
 
 
 def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
@@ -86,8 +101,10 @@ def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
 
     16-bit frames may arrive as uint16 or as int16 bit patterns (see :func:`upload`).
     """
-    if encoding in _CHANNELS:
-        rgb = raw[..., list(_CHANNELS[encoding])] if encoding != "rgb8" else raw
+    if encoding in ("rgb8", "rgba8"):
+        rgb = raw[..., :3]
+    elif encoding in _CHANNELS:
+        rgb = raw[..., list(_CHANNELS[encoding])]
     elif encoding in ("mono8", "8UC1"):
         rgb = raw.expand(-1, -1, -1, 3)
     elif encoding in ("mono16", "16UC1"):
@@ -123,17 +140,18 @@ def yuv422_to_rgb(raw: torch.Tensor, order: str) -> torch.Tensor:
     return _round_u8(torch.stack((r, g, b), dim=-1))
 
 
-def _bayer_masks(pattern: str, h: int, w: int, device: torch.device) -> torch.Tensor:
-    """``(3, H, W)`` float masks: 1 where the mosaic samples R, G, B respectively."""
+@functools.lru_cache(maxsize=16)
+def _bayer_weights(pattern: str, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(3, H, W)`` float masks (1 where the mosaic samples R, G, B) and the ``(3, 1, 3, 3)``
+    interpolation kernels, built once per pattern, size and device."""
     masks = torch.zeros(3, h, w, device=device)
     for index, colour in enumerate(pattern):
         dy, dx = divmod(index, 2)
         masks["RGB".index(colour), dy::2, dx::2] = 1.0
-    return masks
-
-
-_KERNEL_RB = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 4.0
-_KERNEL_G = torch.tensor([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]) / 4.0
+    kernel_rb = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 4.0
+    kernel_g = torch.tensor([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]) / 4.0
+    kernel = torch.stack((kernel_rb, kernel_g, kernel_rb))[:, None].to(device)
+    return masks, kernel
 
 
 def bayer_to_rgb(mosaic: torch.Tensor, pattern: str) -> torch.Tensor:
@@ -144,9 +162,8 @@ def bayer_to_rgb(mosaic: torch.Tensor, pattern: str) -> torch.Tensor:
     phase. Needs H, W >= 2.
     """
     _, h, w = mosaic.shape
-    masks = _bayer_masks(pattern, h, w, mosaic.device)
+    masks, kernel = _bayer_weights(pattern, h, w, mosaic.device)
     planes = mosaic.to(torch.float32)[:, None] * masks[None]  # (N, 3, H, W)
     planes = F.pad(planes, (1, 1, 1, 1), mode="reflect")
-    kernel = torch.stack((_KERNEL_RB, _KERNEL_G, _KERNEL_RB))[:, None].to(mosaic.device)
     rgb = F.conv2d(planes, kernel, groups=3)
     return _round_u8(rgb)
