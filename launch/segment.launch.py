@@ -5,7 +5,9 @@
 
 Arguments: model, checkpoint, cameras, camera_topic (remaps <first camera>/image), device,
 precision, params_file, use_sim_time, rviz, rviz_config, fastdds_profile, namespace, lifecycle,
-node_name. Every ROS process started here gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST unless
+node_name. Model, checkpoint, cameras, device and precision left empty keep the params file's
+values. rviz:=true shows input, colour and overlay panels for every camera.
+Every ROS process started here gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST unless
 it is set, the Fast DDS large-image profile (fastdds_profile:='' keeps your own), and glibc
 malloc settings that keep multi-MB image buffers on the heap (MALLOC_MMAP_THRESHOLD_ /
 MALLOC_TRIM_THRESHOLD_, set for the node process only).
@@ -29,8 +31,8 @@ ARGUMENTS = {
     "precision": ("", "fp32 | fp16 | bf16; '' = params file"),
     "params_file": (None, "parameters YAML (default: share/frrn_seg_ros/config/segment.yaml)"),
     "use_sim_time": ("false", "use /clock"),
-    "rviz": ("false", "start RViz2 with config/segment.rviz"),
-    "rviz_config": (None, "RViz2 config (default: share/frrn_seg_ros/config/segment.rviz)"),
+    "rviz": ("false", "start RViz2: input, colour, overlay of every camera (turns on publish.overlay)"),
+    "rviz_config": ("", "your own RViz2 config (default: config/segment.rviz, one panel set per camera)"),
     "fastdds_profile": (None, "Fast DDS XML profile (default: the shipped large-image one); '' = keep env"),
     "namespace": ("", "namespace of the node and its topics"),
     "lifecycle": ("false", "start segment_lifecycle_node (configure/activate it yourself)"),
@@ -58,7 +60,6 @@ def generate_launch_description():
     config = os.path.join(share, "config")
     files = {
         "params_file": os.path.join(config, "segment.yaml"),
-        "rviz_config": os.path.join(config, "segment.rviz"),
         "fastdds_profile": os.path.join(config, "fastdds_large_images.xml"),
     }
     actions = [
@@ -74,6 +75,14 @@ def generate_launch_description():
         env_actions = [SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile)] if profile else []
         params_file = get("params_file")
         overrides, remaps = node_overrides(get, params_file)
+        show = get("rviz").lower() in ("true", "1")
+        if show:  # the overlay panel needs it; computed only while RViz subscribes
+            overrides["publish.overlay"] = True
+        rviz_config = get("rviz_config")
+        if show and not rviz_config:
+            cameras = overrides.get("cameras") or _cameras_in(params_file)
+            template = os.path.join(config, "segment.rviz")
+            rviz_config = write_rviz_config(template, cameras, get("camera_topic"))
         common = dict(
             package=PACKAGE,
             name=get("node_name"),
@@ -95,7 +104,7 @@ def generate_launch_description():
             executable="rviz2",
             name="rviz2",
             namespace=get("namespace"),
-            arguments=["-d", get("rviz_config")],
+            arguments=["-d", rviz_config] if show else [],
             condition=IfCondition(LaunchConfiguration("rviz")),
             output="screen",
         )
@@ -128,6 +137,46 @@ def node_overrides(get, params_file: str) -> tuple[dict, list[tuple[str, str]]]:
     topic = get("camera_topic")  # raw and image_transport-style compressed names
     remaps = [(f"{cameras[0]}/image", topic), (f"{cameras[0]}/image/compressed", f"{topic}/compressed")]
     return overrides, remaps if topic else []
+
+
+def rviz_displays(template: dict, cameras: list[str], camera_topic: str = "") -> dict:
+    """``template`` (the shipped segment.rviz, parsed) with its image panels repeated per camera.
+
+    The template's panels name ``camera/...`` topics; each camera gets a copy with its own name
+    (relative, so the node's namespace applies); ``camera_topic`` replaces the first camera's input.
+    """
+    import copy
+
+    config = copy.deepcopy(template)
+    manager = config["Visualization Manager"]
+    panels = [d for d in manager["Displays"] if d.get("Class") == "rviz_default_plugins/Image"]
+    others = [d for d in manager["Displays"] if d.get("Class") != "rviz_default_plugins/Image"]
+    displays = []
+    for index, cam in enumerate(cameras):
+        for panel in panels:
+            display = copy.deepcopy(panel)
+            topic = display["Topic"]["Value"].replace("camera/", f"{cam}/", 1)
+            if index == 0 and camera_topic and topic == f"{cam}/image":
+                topic = camera_topic
+            display["Topic"]["Value"] = topic
+            display["Name"] = f"{cam}: {panel['Name']}" if len(cameras) > 1 else panel["Name"]
+            displays.append(display)
+    manager["Displays"] = others + displays
+    return config
+
+
+def write_rviz_config(template_path: str, cameras: list[str], camera_topic: str) -> str:
+    """Write :func:`rviz_displays` of ``template_path`` to a temporary file; return its path."""
+    import tempfile
+
+    import yaml
+
+    with open(template_path, encoding="utf-8") as stream:
+        config = rviz_displays(yaml.safe_load(stream), cameras, camera_topic)
+    handle, path = tempfile.mkstemp(prefix="frrn_seg_", suffix=".rviz")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        yaml.safe_dump(config, stream, sort_keys=False)
+    return path
 
 
 def _cameras_in(params_file: str) -> list[str]:

@@ -144,3 +144,21 @@ def test_launch_arguments_given_override_the_params_file(tmp_path):
         "cameras": ["left", "right"],
     }
     assert remaps == []
+
+
+def test_rviz_panels_follow_the_cameras_and_the_remapped_input():
+    template = str(ROOT / "config" / "segment.rviz")
+    path = _launch_module().write_rviz_config(template, ["front", "rear"], "/drv/image_raw")
+    config = yaml.safe_load(Path(path).read_text())
+    Path(path).unlink()
+    displays = config["Visualization Manager"]["Displays"]
+    topics = [d["Topic"]["Value"] for d in displays if d["Class"] == "rviz_default_plugins/Image"]
+    assert topics == [
+        "/drv/image_raw",
+        "front/segmentation/color",
+        "front/segmentation/overlay",
+        "rear/image",
+        "rear/segmentation/color",
+        "rear/segmentation/overlay",
+    ]
+    assert {d["Name"] for d in displays} >= {"front: Camera", "rear: Segmentation overlay"}
