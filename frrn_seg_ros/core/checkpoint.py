@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import pickle
+import re
 import tempfile
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,8 +38,16 @@ FORMAT_VERSION = 1
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "UNIT_MEAN", "UNIT_STD", "CheckpointError", "CheckpointMeta",
     "default_meta", "file_sha256", "load_checkpoint", "load_model", "load_state_dict_checked",
-    "save_checkpoint",
+    "save_checkpoint", "torch_load_error", "torch_load_weights_only",
 ]
+
+# torch's weights-only unpickler refusing a global or a call (vs. a parse failure on a broken file)
+_UNSAFE_PICKLE = re.compile(
+    r"Unsupported global|GLOBAL \S+ (?:was not an allowed global|whose module \S+ is blocked)"
+    r"|call reduce for unrecognized function|Can only (?:create new object|build)"
+)
+_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation",
+                      "(1", "(2")
 
 
 class CheckpointError(RuntimeError):
@@ -62,8 +72,21 @@ class CheckpointMeta:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
-        self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
+        if not isinstance(self.architecture, str):
+            raise _bad_field("architecture", self.architecture, "a string")
+        self.num_classes = _as_int("num_classes", self.num_classes, minimum=1)
+        self.format_version = _as_int("format_version", self.format_version, minimum=1)
+        self.mean = _triple("mean", self.mean)  # type: ignore[assignment]
+        self.std = _triple("std", self.std)  # type: ignore[assignment]
+        names, colors = _as_list(self.class_names), _as_list(self.class_colors)
+        if names is None or not all(isinstance(n, str) for n in names):
+            raise _bad_field("class_names", self.class_names, "a list of strings")
+        if colors is None:
+            raise _bad_field("class_colors", self.class_colors, "a list of [r, g, b]")
+        self.class_names = names
+        self.class_colors = [list(_triple("class_colors", c, rgb=True)) for c in colors]
+        if not isinstance(self.provenance, dict):
+            raise _bad_field("provenance", self.provenance, "a dict")
         if len(self.class_names) != self.num_classes or len(self.class_colors) != self.num_classes:
             raise CheckpointError(
                 f"checkpoint metadata lists {len(self.class_names)} names and "
@@ -71,16 +94,64 @@ class CheckpointMeta:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The metadata as JSON data (numpy values made plain); anything else -> CheckpointError."""
+        return {k: _plain(v, k) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckpointMeta:
+        """Metadata from a dict read from a file; wrong or missing fields -> CheckpointError."""
+        if not isinstance(data, dict):
+            raise CheckpointError(f"checkpoint metadata is a {type(data).__name__}, not a dict")
         required = ("architecture", "num_classes", "class_names", "class_colors")
         missing = [key for key in required if key not in data]
         if missing:
             raise CheckpointError(f"checkpoint metadata lacks {missing}")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def _bad_field(name: str, value: Any, expected: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint metadata field {name!r} must be {expected}, got {value!r:.80}")
+
+
+def _as_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise _bad_field(name, value, f"an integer >= {minimum}")
+    return int(value)
+
+
+def _as_list(value: Any) -> list | None:
+    value = value.tolist() if isinstance(value, np.ndarray) else value
+    return list(value) if isinstance(value, list | tuple) else None
+
+
+def _triple(name: str, value: Any, rgb: bool = False) -> tuple:
+    """Three floats (``mean``/``std``) or, with ``rgb``, three ints in 0..255."""
+    v, kind = _as_list(value), numbers.Integral if rgb else numbers.Real
+    if v is None or len(v) != 3 or not all(
+        isinstance(x, kind) and not isinstance(x, bool) and (not rgb or 0 <= x <= 255) for x in v
+    ):
+        raise _bad_field(name, value, "[r, g, b] integers in 0..255" if rgb else "three numbers (R, G, B)")
+    return tuple(int(x) if rgb else float(x) for x in v)
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as JSON data (numpy scalars/arrays -> Python); anything else -> CheckpointError."""
+    if isinstance(value, np.ndarray | np.generic):
+        value = value.tolist()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise CheckpointError(f"checkpoint metadata {where} has a non-string key {bad[0]!r}")
+        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+    raise CheckpointError(
+        f"checkpoint metadata {where} is a {type(value).__name__} ({value!r:.60}), which cannot be "
+        "stored as plain data: use str, int, float, bool, None, lists and dicts"
+    )
 
 
 def default_meta(
@@ -91,12 +162,8 @@ def default_meta(
 
     info = architecture_info(architecture)
     return CheckpointMeta(
-        architecture=architecture,
-        num_classes=label_set.num_classes,
-        class_names=label_set.names,
-        class_colors=label_set.colors.tolist(),
-        mean=info.mean,
-        std=info.std,
+        architecture=architecture, num_classes=label_set.num_classes, class_names=label_set.names,
+        class_colors=label_set.colors.tolist(), mean=info.mean, std=info.std,
         provenance={"dataset": label_set.name, **provenance},
     )
 
@@ -106,6 +173,8 @@ def save_checkpoint(
 ) -> Path:
     """Write weights + metadata atomically to ``path`` (``.safetensors`` or torch format)."""
     path = Path(path)
+    meta_dict = meta.to_dict()
+    _check_tensors(state_dict, "")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -114,14 +183,10 @@ def save_checkpoint(
         if path.suffix == ".safetensors":
             from safetensors.torch import save_file
 
-            save_file(tensors, tmp, metadata={FORMAT_NAME: json.dumps(meta.to_dict())})
+            save_file(tensors, tmp, metadata={FORMAT_NAME: json.dumps(meta_dict)})
         else:
-            payload = {
-                "format": FORMAT_NAME,
-                "format_version": FORMAT_VERSION,
-                "meta": meta.to_dict(),
-                "state_dict": tensors,
-            }
+            payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "meta": meta_dict,
+                       "state_dict": tensors}
             torch.save(payload, tmp)
         os.replace(tmp, path)
     finally:
@@ -141,7 +206,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CheckpointMeta, dict[str, 
         meta_dict, state = _read_safetensors(path)
     else:
         meta_dict, state = _read_torch(path)
-    meta = CheckpointMeta.from_dict(meta_dict)
+    try:
+        meta = CheckpointMeta.from_dict(meta_dict)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    _check_tensors(state, f"{path}: ")
     if meta.format_version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has format version {meta.format_version}; this frrn_seg_ros reads up to "
@@ -150,16 +219,42 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CheckpointMeta, dict[str, 
     return meta, state
 
 
-def _read_torch(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def _check_tensors(state: dict[str, Any], prefix: str) -> None:
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        kind = type(state[bad[0]]).__name__
+        raise CheckpointError(f"{prefix}state_dict entry {bad[0]!r} is a {kind}, not a tensor")
+
+
+def torch_load_weights_only(path: Path, what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU; failures -> :class:`CheckpointError` naming ``path``.
+
+    A pickle that asks for a global or call outside torch's weights-only allowlist (it could run
+    code) is reported as refused; any other failure (cut, garbage or corrupt file) as corrupt.
+    """
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain data "
-            f"(a pickle that could run code). Only weights-only checkpoints are accepted. ({exc})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {exc}") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise CheckpointError(f"cannot read {what} {path}: {exc}") from None
+    except Exception as exc:  # a broken file makes torch raise almost any type (even OSError EINVAL)
+        raise torch_load_error(path, exc, what) from None
+
+
+def torch_load_error(path: Path, exc: BaseException, what: str = "checkpoint") -> CheckpointError:
+    """Classify a ``torch.load(weights_only=True)`` failure on ``path``: unsafe pickle vs corrupt file."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = " ".join(ln for ln in lines if not ln.startswith(_TORCH_BOILERPLATE))[:300]
+    if isinstance(exc, pickle.UnpicklingError) and _UNSAFE_PICKLE.search(str(exc)):
+        return CheckpointError(
+            f"refused to load {what} {path}: it holds objects other than tensors and plain data "
+            f"(a pickle that could run code). Only weights-only files are accepted. ({detail})"
+        )
+    detail = f"not a readable torch.save file; {type(exc).__name__}: {detail or repr(exc)}"
+    return CheckpointError(f"{what} {path} is truncated or corrupt ({detail})")
+
+
+def _read_torch(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    payload = torch_load_weights_only(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(
             f"{path} is not a {FORMAT_NAME} checkpoint (no 'format': '{FORMAT_NAME}' entry); "
@@ -211,13 +306,9 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], so
         if tuple(state[k].shape) != tuple(own[k].shape)
     ]
     if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (first: {missing[:5]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (first: {unexpected[:5]})")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches (first: {shapes[:3]})")
+        parts = [f"{len(keys)} {what} (first: {keys[:n]})" for keys, what, n in (
+            (missing, "missing keys", 5), (unexpected, "unexpected keys", 5), (shapes, "shape mismatches", 3)
+        ) if keys]
         raise CheckpointError(f"weights in {source} do not fit {type(model).__name__}: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -125,10 +127,11 @@ def test_eval_is_deterministic(name: str) -> None:
 
 
 def test_frrus_are_chained_within_a_stage() -> None:
-    """FRRU i+1's pooling-stream input is FRRU i's pooling output y' (not the stage input)."""
+    """FRRU i+1's inputs are FRRU i's outputs (y', z'), in encoder and decoder stages alike."""
     model = build_model("frrn_a", num_classes=3).eval()
     seen: dict[int, tuple] = {}
-    units = [u for stage in model.encoder for u in stage.units]
+    stages = [*model.encoder, *model.decoder]
+    units = [u for stage in stages for u in stage.units]
 
     def recorder(i: int):
         def hook(module: nn.Module, inputs: tuple, output: tuple) -> None:
@@ -141,19 +144,25 @@ def test_frrus_are_chained_within_a_stage() -> None:
         model(torch.rand(1, 3, 32, 48))
     for h in hooks:
         h.remove()
-    first_stage = model.encoder[0].units
-    assert len(first_stage) == 3
-    checked = 0
-    for stage in model.encoder:
-        for a, b in zip(stage.units[:-1], stage.units[1:], strict=True):
-            ia, ib = units.index(a), units.index(b)
-            (_, _), (y_out, z_out) = seen[ia]
-            (y_in, z_in), _ = seen[ib]
-            assert y_in is y_out and z_in is z_out
-            checked += 1
-    assert checked == 2 + 3 + 1 + 1
-    # the stage input (pooled y, 48 ch) only reaches the first FRRU
-    assert seen[0][0][0].shape[1] == 48 and seen[1][0][0].shape[1] == 96
+    assert len(seen) == len(units) == 17
+    pairs = {"encoder": 0, "decoder": 0}
+    for part in pairs:
+        for stage in getattr(model, part):
+            for a, b in zip(stage.units[:-1], stage.units[1:], strict=True):
+                (_, _), (y_out, z_out) = seen[units.index(a)]
+                (y_in, z_in), _ = seen[units.index(b)]
+                assert y_in is y_out and z_in is z_out
+                pairs[part] += 1
+    assert pairs == {"encoder": 2 + 3 + 1 + 1, "decoder": 1 + 1 + 1}
+    # a stage's first FRRU takes the previous stage's y' (pooled or upsampled) and z' (the same tensor)
+    for prev, stage in itertools.pairwise(stages):
+        (_, _), (y_prev, z_prev) = seen[units.index(prev.units[-1])]
+        (y_in, z_in), _ = seen[units.index(stage.units[0])]
+        assert z_in is z_prev and y_in.shape[1] == y_prev.shape[1] and y_in is not y_prev
+    assert seen[0][0][0].shape[1] == 48 and seen[1][0][0].shape[1] == 96  # stem width, then stage width
+    dec0 = units.index(model.decoder[0].units[0])
+    (h, w), (h_in, w_in) = seen[dec0 - 1][1][0].shape[-2:], seen[dec0][0][0].shape[-2:]
+    assert (h_in, w_in) == (2 * h, 2 * w)  # the decoder's first FRRU gets the bilinearly upsampled y
 
 
 def test_frru_stage_structure() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from frrn_seg_ros.core.checkpoint import CheckpointError
 from frrn_seg_ros.core.models import build_model
 from frrn_seg_ros.core.models.resnet import ResNet18Backbone, load_torchvision_resnet18
 
@@ -109,3 +111,32 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
         load_torchvision_resnet18(ResNet18Backbone(), path)
     with pytest.raises(FileNotFoundError, match="nowhere"):
         build_model("csrnet_heavy", pretrained_backbone=str(path))
+
+
+class _RunsCodeOnLoad:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_code_running_pickle_is_refused_naming_the_path(tmp_path: Path) -> None:
+    marker, path = tmp_path / "pwned", tmp_path / "resnet18-evil.pth"
+    torch.save({**_fake_state(), "x": _RunsCodeOnLoad(marker)}, path)
+    with pytest.raises(CheckpointError, match=r"refused .*ResNet-18 weights file .*resnet18-evil\.pth"):
+        load_torchvision_resnet18(ResNet18Backbone(), path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("cut", [None, 2, 5000])
+def test_corrupt_file_is_reported_corrupt_naming_the_path(tmp_path: Path, cut: int | None) -> None:
+    path = tmp_path / "resnet18-broken.pth"
+    if cut is None:
+        path.write_text("<html>404 Not Found</html>\n")  # a failed download saved as the weights
+    else:
+        torch.save(_fake_state(), path)
+        path.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(CheckpointError, match=r"resnet18-broken\.pth is truncated or corrupt") as info:
+        build_model("csrnet_light", num_classes=3, pretrained_backbone=str(path))
+    assert "refused" not in str(info.value)

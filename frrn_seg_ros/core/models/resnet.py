@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..checkpoint import torch_load_weights_only
+
 LOG = logging.getLogger(__name__)
 
 SKIP_CHANNELS = (64, 128, 256, 512)  # f1 @1/4, f2 @1/8, f3 @1/16, f4 @1/32
@@ -89,12 +91,14 @@ def load_torchvision_resnet18(backbone: ResNet18Backbone, path: str | os.PathLik
 
     Keys and shapes must match exactly; ``fc.*`` is ignored and ``*.num_batches_tracked`` may be
     absent (older torchvision files lack it). Raises FileNotFoundError naming ``path`` if missing,
-    KeyError / ValueError naming the offending key otherwise. Read with ``weights_only=True``.
+    :class:`~frrn_seg_ros.core.checkpoint.CheckpointError` naming it if the file is corrupt or a
+    pickle that could run code (read with ``weights_only=True``), KeyError / ValueError naming the
+    offending key otherwise.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ResNet-18 weights file not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch_load_weights_only(path, what="ResNet-18 weights file")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
