@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -32,6 +33,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from frrn_seg_ros.core.models import ARCHITECTURES, architecture_info, build_model, count_parameters
@@ -60,6 +62,43 @@ def device_name(device: torch.device) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _run_quiet(cmd: list[str]) -> str | None:
+    """stdout of ``cmd`` stripped, or None if it is missing, fails or hangs."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
+
+
+def git_commit(repo: Path | None = None) -> str | None:
+    """HEAD commit of the checkout at ``repo`` (default: this package's), ``+dirty`` if tracked files
+    changed; None outside a git checkout or without git."""
+    where = str(repo or Path(__file__).resolve().parents[2])
+    commit = _run_quiet(["git", "-C", where, "rev-parse", "HEAD"])
+    if commit and _run_quiet(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"]):
+        commit += "+dirty"
+    return commit
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Versions and hardware saved with the results: numpy, CUDA/cuDNN, GPU and driver, git commit."""
+    env: dict[str, Any] = {"numpy": np.__version__, "torch_cuda": torch.version.cuda,
+                           "git_commit": git_commit()}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        uuid = str(getattr(props, "uuid", ""))
+        gpu_id = uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
+        env.update(cudnn=torch.backends.cudnn.version(), gpu_name=props.name, gpu_uuid=gpu_id,
+                   compute_capability=f"{props.major}.{props.minor}",
+                   gpu_memory_gb=round(props.total_memory / 2**30, 1),
+                   cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+                   # the name and driver version as the driver reports them (None without nvidia-smi)
+                   nvidia_smi=_run_quiet(["nvidia-smi", f"--id={gpu_id}", "--query-gpu=name,driver_version",
+                                          "--format=csv,noheader"]))
+    return env
 
 
 class RssSampler:
@@ -252,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     meta = {
         "device": device.type, "device_name": device_name(device), "torch": torch.__version__,
-        "python": platform.python_version(),
+        "python": platform.python_version(), **environment(device),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "channels_last": args.channels_last, "loadavg_start": list(os.getloadavg()),

@@ -101,3 +101,40 @@ def test_latency_stays_bounded_when_camera_outpaces_model(ros, engine):
     assert snap.dropped_overwritten > snap.processed  # the mailbox dropped, no queue grew
     # The latency bound itself is checked across processes (test_process.py): in one interpreter
     # the test's own 100 Hz publisher competes with the node for the GIL.
+
+
+def test_failed_configure_is_fixed_by_setting_the_parameter(ros, tmp_path):
+    from rclpy.parameter import Parameter
+
+    garbage = tmp_path / "model.pt"
+    garbage.write_bytes(b"this is not a checkpoint\n" * 10)
+    seg = ros.segmentation_node(lifecycle=True, **{"model.checkpoint": str(garbage)})
+    assert seg.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert "corrupt" in seg.last_error and "model.pt" in seg.last_error and seg.pipeline is None
+    # Unconfigured: the model parameters can be corrected, then configure succeeds.
+    assert seg.set_parameters([Parameter("model.checkpoint", value="")])[0].successful
+    assert seg.trigger_configure() == TransitionCallbackReturn.SUCCESS and seg.pipeline is not None
+    # Configured: they are fixed again, with a reason that says what to do.
+    refused = seg.set_parameters([Parameter("precision", value="bf16")])[0]
+    assert not refused.successful and "unconfigured" in refused.reason
+    assert seg.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+
+
+def test_qos_overrides_reach_dds(ros, engine):
+    """Reliable input and transient-local output: a viewer that joins late still gets the last labels."""
+    seg = ros.segmentation_node(
+        engine, **{"qos.input.reliability": "reliable", "qos.output.durability": "transient_local"}
+    )
+    tester = ros.node()
+    ns = seg.get_namespace()
+    reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+    pub = tester.create_publisher(Image, f"{ns}/camera/image", reliable)
+    first = Collector(tester, Image, f"{ns}/camera/segmentation/labels")
+    assert publish_until(pub, _frame(21), first)
+    latched = QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
+    late = Collector(tester, Image, f"{ns}/camera/segmentation/labels", latched)
+    assert wait_for(lambda: late.find(lambda m: m.header.stamp.sec == 21), timeout=10.0)
+    # The input subscription has the reliability asked for.
+    assert seg.pipeline._subs[0].qos_profile.reliability == ReliabilityPolicy.RELIABLE
