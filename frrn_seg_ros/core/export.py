@@ -86,7 +86,8 @@ class Parity:
     def __str__(self) -> str:
         verdict = "OK" if self.ok else "FAILED"
         return (
-            f"max |logit diff| {self.max_abs_diff:.2e} (tol {self.tolerance:.1e} = 1e-3 + 1e-5 * max|logit| "
+            f"max |logit diff| {self.max_abs_diff:.2e} (tol {self.tolerance:.1e} = "
+            f"{MAX_ABS_TOL:g} + {REL_TOL:g} * max|logit| "
             f"{self.max_abs_logit:.3g}), argmax agreement {100 * self.argmax_agreement:.3f}% "
             f"(min {100 * self.min_agreement:.1f}%): {verdict}"
         )

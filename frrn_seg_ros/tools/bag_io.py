@@ -1,7 +1,8 @@
 """rosbag2 (mcap or sqlite3) reading and writing without ROS, through the pure-Python ``rosbags``.
 
 Writing: :class:`BagWriter` stores sensor_msgs/Image (rgb8, mono8 labels) and
-sensor_msgs/CompressedImage (jpeg/png) with a header stamp = the bag's log time.
+sensor_msgs/CompressedImage (jpeg/png) with a header stamp = the bag's log time, or serialized
+messages as received (``write_serialized``).
 Reading: :func:`read_frames` pairs the image, ground-truth and prediction topics by HEADER stamp
 (not log time: recorded node outputs are logged later than their input) and yields
 :class:`BagFrame` objects. rosbags hands back memoryviews; ``BagImage.cdr`` keeps the serialized
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +127,12 @@ class BagWriter:
     def _write(self, topic: str, msgtype: str, msg: Any, log_time_ns: int) -> None:
         data = self.typestore.serialize_cdr(msg, msgtype)
         self._writer.write(self._connection(topic, msgtype), log_time_ns, data)
+        self.count += 1
+
+    def write_serialized(self, topic: str, msgtype: str, cdr: bytes, log_time_ns: int) -> None:
+        """Write an already serialized message (e.g. rclpy's ``serialize_message`` or a raw
+        subscription's bytes), as ``ros2 bag record`` stores what it receives."""
+        self._writer.write(self._connection(topic, msgtype), log_time_ns, bytes(cdr))
         self.count += 1
 
     def write_image(
@@ -265,6 +273,24 @@ def read_frames(
 
 def _has(frame: BagFrame, role: str) -> bool:
     return {"image": frame.image, "gt": frame.ground_truth, "prediction": frame.prediction}[role] is not None
+
+
+def _cdr_stamp(raw: bytes | memoryview) -> int:
+    """The header stamp (ns) of a serialized message that starts with a std_msgs/Header."""
+    little = bytes(raw[1:2]) == b"\x01"  # encapsulation CDR_LE (0x0001) or CDR_BE (0x0000)
+    sec, nanosec = struct.unpack_from("<iI" if little else ">iI", raw, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+def frame_count(path: str | Path, topics: list[str | None]) -> int:
+    """Distinct header stamps over ``topics`` (those in the bag): the frames :func:`read_frames`
+    yields for them, complete or not. Reads only each message's header stamp."""
+    wanted = {t for t in topics if t}
+    with open_reader(path) as reader:
+        conns = [c for c in reader.connections if c.topic in wanted]
+        if not conns:
+            return 0
+        return len({_cdr_stamp(raw) for _, _, raw in reader.messages(connections=conns)})
 
 
 def count_messages(path: str | Path, topic: str) -> int:

@@ -6,13 +6,17 @@
 
 Backends: ``pytorch`` (eager, channels_last, ``torch.inference_mode``), ``onnxruntime`` (the model
 exported at the fixed size with :func:`frrn_seg_ros.core.export.export_onnx`, run through
-:class:`OnnxSegmentationModel` with TensorRT > CUDA > CPU providers; fp32 only), ``torch_compile``
-(optional, ``torch.compile`` default mode). Each case runs in a fresh spawned process (clean memory
-figure): warm-up, then timed forwards of a random input (batch 1, weights random: speed only).
-FPS = 1000 / mean ms. Peak memory: CUDA ``max_memory_allocated`` growth (PyTorch) or the process
-RSS growth on CPU. Node end-to-end (publish -> labels received, lockstep) comes from
-``frrn_seg_ros.tools.bench_node`` run as a child. Writes ``<out>/deploy_<device-slug>.json`` + ``.md``
-with the machine, load average and thread counts.
+:class:`OnnxSegmentationModel` with TensorRT > CUDA > CPU providers for the device), ``torch_compile``
+(optional, ``torch.compile`` default mode). ONNX Runtime fp16 runs on CUDA only: through TensorRT
+(``trt_fp16_enable``) where it is installed, else the graph converted to fp16 (fp32 inputs and
+outputs) on the CUDA provider; on CPU it is fp32 only (skipped, with a note). Each case runs in a
+fresh spawned process (clean memory figure): warm-up, then timed forwards of a random input
+(batch 1, weights random: speed only). FPS = 1000 / mean ms. Peak memory is the growth during the
+timed runs above what the loaded model already held (``peak_mem_kind`` per case): CUDA
+``max_memory_allocated`` (PyTorch), device memory in use from ``cudaMemGetInfo`` (ONNX Runtime on
+CUDA, its own allocator), or process RSS (CPU). Node end-to-end (publish -> labels received,
+lockstep) comes from ``frrn_seg_ros.tools.bench_node`` run as a child. Writes
+``<out>/deploy_<device-slug>.json`` + ``.md`` with the machine, load average and thread counts.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import torch
 
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .bench_all_report import node_latency, to_markdown
+from .bench_all_report import node_latency, ort_fp16_mode, ort_skip_reason, to_markdown
 from .bench_models import RssSampler, device_name
 from .report import summarize
 
@@ -84,9 +88,10 @@ def _prepare(
         start = time.perf_counter()
         info = export_onnx(model, meta, path, hw, dynamic=False)
         extra.update(export_s=round(time.perf_counter() - start, 1), exporter=info.exporter)
-        runner = OnnxSegmentationModel(
-            path, threads=torch.get_num_threads() if device.type == "cpu" else None
-        )
+        if precision == "fp16":
+            extra["ort_fp16"] = ort_fp16_mode(path)
+        threads = torch.get_num_threads() if device.type == "cpu" else None
+        runner = OnnxSegmentationModel(path, threads=threads, device=device, precision=precision)
         extra["providers"] = runner.providers
         return runner, x, extra
     model = model.to(device=device, memory_format=torch.channels_last)
@@ -131,6 +136,7 @@ def run_case(
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
                 base = torch.cuda.memory_allocated(device)
+                free_before = torch.cuda.mem_get_info(device)[0]
             rss_before = RssSampler.rss()
             with RssSampler() as sampler:
                 first = once()
@@ -150,6 +156,10 @@ def run_case(
     )
     if device.type == "cuda" and backend != "onnxruntime":
         record["peak_mem_mb"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+        record["peak_mem_kind"] = "CUDA max_memory_allocated growth"
+    elif device.type == "cuda":  # ORT's own CUDA allocator: device memory in use (its arena keeps it)
+        record["peak_mem_mb"] = (free_before - torch.cuda.mem_get_info(device)[0]) / 2**20
+        record["peak_mem_kind"] = "device memory in use growth"
     else:
         record["peak_mem_mb"] = (sampler.peak - rss_before) / 2**20
         record["peak_mem_kind"] = "process RSS growth"
@@ -217,13 +227,15 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": [round(v, 2) for v in os.getloadavg()],
         "note": args.note,
     }
-    cases = []
+    cases, notes = [], set()
     for name in [m for m in args.models.split(",") if m]:
         for hw in [parse_hw(s) for s in args.sizes.split(",") if s]:
             for precision in precisions:
                 for backend in backends:
-                    if backend == "onnxruntime" and precision != "fp32":
-                        continue  # the exported graph is fp32
+                    skip = ort_skip_reason(device, precision) if backend == "onnxruntime" else None
+                    if skip:
+                        notes.add(skip)
+                        continue
                     try:
                         case = _isolated(backend, name, hw, precision, str(device), args)
                     except Exception as exc:  # one failed case must not lose the others
@@ -243,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         else node_latency(args, str(device), args.out)
     )
     env["load_after"] = [round(v, 2) for v in os.getloadavg()]
-    report = {"environment": env, "cases": cases, "node": node}
+    report = {"environment": env, "cases": cases, "node": node, "notes": sorted(notes)}
     stem = args.name or f"deploy_{env['device_slug']}"
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / f"{stem}.md").write_text(to_markdown(report))

@@ -1,4 +1,5 @@
-"""Parts of :mod:`frrn_seg_ros.tools.bench_all` around the timing: node end-to-end figures, Markdown."""
+"""Parts of :mod:`frrn_seg_ros.tools.bench_all` around the timing: ONNX Runtime fp16 set-up, node
+end-to-end figures, Markdown."""
 
 from __future__ import annotations
 
@@ -13,6 +14,43 @@ from typing import Any
 from .bench_models import PAPER_TIMES
 
 LOG = logging.getLogger("frrn_seg_bench_all")
+PEAK_MEM_LEGEND = (
+    "peak MB: memory growth during the timed runs above what the loaded model already held "
+    "(weights excluded); what it counts is in the 'peak counts' column: CUDA max_memory_allocated "
+    "(PyTorch allocator), device memory in use (cudaMemGetInfo: ONNX Runtime on CUDA, which has its "
+    "own allocator) or process RSS (CPU)."
+)
+
+
+def ort_skip_reason(device: Any, precision: str) -> str | None:
+    """Why an ONNX Runtime case at ``precision`` cannot run on ``device`` (None: it can)."""
+    if precision == "fp32":
+        return None
+    if device.type != "cuda":
+        return f"onnxruntime {precision} skipped on CPU: the CPU provider runs the fp32 graph only"
+    if precision != "fp16":
+        return f"onnxruntime {precision} skipped: ONNX Runtime cases run fp32 or fp16"
+    import onnxruntime as ort
+
+    if not {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(ort.get_available_providers()):
+        return "onnxruntime fp16 skipped: no CUDA or TensorRT provider installed (onnxruntime-gpu)"
+    return None
+
+
+def ort_fp16_mode(path: Path) -> str:
+    """Prepare an fp16 ONNX Runtime case: TensorRT builds fp16 engines from the fp32 graph itself
+    (``trt_fp16_enable``); otherwise the graph at ``path`` is converted in place to fp16 with fp32
+    inputs and outputs (onnxruntime.transformers.float16) for the CUDA provider. Returns which."""
+    import onnx
+    import onnxruntime as ort
+
+    if "TensorrtExecutionProvider" in ort.get_available_providers():
+        return "TensorRT trt_fp16_enable"
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    onnx.save(model, str(path))
+    return "graph converted to fp16 (fp32 I/O), CUDA provider"
 
 
 def node_latency(args: argparse.Namespace, device: str, out_dir: Path) -> dict[str, Any]:
@@ -74,35 +112,44 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{env['torch_threads']} torch threads, load average before/after {env['load_before']} / "
         f"{env['load_after']}. Random weights, batch 1, input already on the device. {env.get('note', '')}",
         "",
-        "| model | input HxW | precision | backend | FPS | p50 ms | p99 ms | first ms | peak MB | iters |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | input HxW | precision | backend | FPS | p50 ms | p99 ms | first ms | peak MB "
+        "| peak counts | iters |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in report["cases"]:
         if "error" in c:
             lines.append(
                 f"| {c['model']} | {c['size']} | {c['precision']} | {c['backend']} | "
-                f"failed: {c['error'][:80]} | | | | | |"
+                f"failed: {c['error'][:80]} | | | | | | |"
             )
             continue
+        backend = c["backend"] + (f" ({c['ort_fp16']})" if c.get("ort_fp16") else "")
         lines.append(
-            f"| {c['model']} | {c['size']} | {c['precision']} | {c['backend']} | {c['fps']:.2f} | "
+            f"| {c['model']} | {c['size']} | {c['precision']} | {backend} | {c['fps']:.2f} | "
             f"{c['p50_ms']:.1f} | {c['p99_ms']:.1f} | {c['first_ms']:.0f} | {c['peak_mem_mb']:.0f} | "
-            f"{c['iters']} |"
+            f"{c.get('peak_mem_kind', '-')} | {c['iters']} |"
         )
+    lines += ["", PEAK_MEM_LEGEND] + [f"Note: {n}." for n in report.get("notes", [])]
     node = report.get("node") or {}
     lines += ["", "## Node end-to-end (publish -> labels received, lockstep, fp32, PyTorch backend)", ""]
     if node.get("cases"):
         lines += [
-            "| model | input HxW | e2e p50 ms | e2e p99 ms | node inference ms | engine alone p50 ms |",
-            "|---|---|---|---|---|---|",
+            "| model | input HxW | e2e p50 ms | e2e p95 ms | e2e p99 ms | node inference ms (mean) "
+            "| engine alone p50 ms |",
+            "|---|---|---|---|---|---|---|",
         ]
         for c in node["cases"]:
             e2e, eng = c.get("end_to_end_ms") or {}, c.get("engine_alone_ms") or {}
             inf = (c.get("node_stages_ms") or {}).get("inference_ms")
             lines.append(
-                f"| {c['model']} | {c['size']} | {e2e.get('p50', '-')} | {e2e.get('p99', '-')} | "
-                f"{inf or '-'} | {eng.get('p50', '-')} |"
+                f"| {c['model']} | {c['size']} | {e2e.get('p50', '-')} | {e2e.get('p95', '-')} | "
+                f"{e2e.get('p99', '-')} | {inf or '-'} | {eng.get('p50', '-')} |"
             )
+        lines += [
+            "",
+            "node inference: the node's own mean over its /diagnostics window. p99 shows '-' where "
+            "bench_node reported no p99.",
+        ]
     else:
         lines.append(f"Skipped: {node.get('skipped', 'not run')}")
     lines += [

@@ -3,12 +3,16 @@
     frrn_seg_make_bag --images DIR [--labels DIR] --out BAG
     frrn_seg_make_bag --cityscapes ROOT --split val --out BAG [--size 512x1024] [--limit 50]
     frrn_seg_make_bag --camvid ROOT --split test --out BAG --compressed jpeg --storage sqlite3
+    frrn_seg_make_bag --cityscapes-sequence ROOT --split val --rate 17 --out BAG --limit 60
 
 Images go to ``--image-topic`` (default ``/camera/image``, or ``/camera/image/compressed`` with
 ``--compressed``) as rgb8 Image or jpeg/png CompressedImage; labels (train ids, mono8) go to
 ``--gt-topic`` (default ``/camera/segmentation/ground_truth``) with the SAME header stamp as their
 image. Stamps start at ``--start-time`` (seconds, or ``now``) and advance by ``1/--rate``; the
 bag's log time equals the header stamp. No ROS installation is needed (pure-Python ``rosbags``).
+``--cityscapes-sequence`` reads ``leftImg8bit_sequence/<split>/<city>/`` (30-frame snippets,
+recorded at 17 Hz: pass ``--rate 17``) and writes ground truth only for each snippet's annotated
+frame 19, from ``gtFine`` where present: a video stream scored on its annotated frames.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from pathlib import Path
 from frrn_seg_ros.core.sizes import parse_hw
 
 from .bag_io import STORAGES, BagWriter
-from .sources import SamplePaths, camvid_samples, cityscapes_samples, folder_samples, iter_samples
+from .sources import (
+    SamplePaths,
+    camvid_samples,
+    cityscapes_samples,
+    cityscapes_sequence_samples,
+    folder_samples,
+    iter_samples,
+)
 
 LOG = logging.getLogger("frrn_seg_make_bag")
 DEFAULT_IMAGE_TOPIC = "/camera/image"
@@ -81,9 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--images", type=Path, help="folder of images (searched recursively, sorted)")
     src.add_argument("--cityscapes", type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
     src.add_argument("--camvid", type=Path, help="CamVid root in SegNet layout (test/, testannot/, ...)")
+    src.add_argument(
+        "--cityscapes-sequence",
+        type=Path,
+        help="Cityscapes root with leftImg8bit_sequence/ (ground truth: frame 19 of each snippet, gtFine/)",
+    )
     p.add_argument("--labels", type=Path, help="with --images: folder of train-id label PNGs (same stems)")
     p.add_argument(
-        "--split", default=None, help="dataset split (default: val for Cityscapes, test for CamVid)"
+        "--split",
+        default=None,
+        help="dataset split (default: val for Cityscapes and its sequences, test for CamVid)",
     )
     p.add_argument("--out", type=Path, required=True, help="output bag folder (must not exist)")
     p.add_argument("--storage", choices=STORAGES, default="mcap")
@@ -117,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             samples = folder_samples(args.images, args.labels)
         elif args.cityscapes is not None:
             samples = cityscapes_samples(args.cityscapes, args.split or "val")
+        elif args.cityscapes_sequence is not None:
+            samples = cityscapes_sequence_samples(args.cityscapes_sequence, args.split or "val")
         else:
             samples = camvid_samples(args.camvid, args.split or "test")
         start = time.time() if args.start_time == "now" else float(args.start_time)

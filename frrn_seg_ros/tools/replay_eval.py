@@ -5,13 +5,18 @@
     frrn_seg_replay_eval --camvid ROOT --split test --checkpoint CKPT --out DIR
     frrn_seg_replay_eval --bag RECORDED --predictions-topic /camera/segmentation/labels --out DIR
 
-Modes: ``engine`` runs :class:`SegmentationEngine` in this process; ``node`` starts the real node
-as a child process and feeds it frame by frame over DDS in lockstep (reliable QoS, the next frame
-only after the labels of the previous one came back), so every frame is scored.
-``--predictions-topic`` scores labels already recorded in the bag (no model is run).
+Modes: ``engine`` runs :class:`SegmentationEngine` in this process (a ``.onnx`` checkpoint runs
+through ONNX Runtime); ``node`` starts the real node as a child process and feeds it frame by
+frame over DDS in lockstep (reliable QoS, the next frame only after the labels of the previous
+one came back), so every frame is scored; ``--record-bag BAG`` also records the node's labels,
+the images and the ground truth. ``--predictions-topic`` scores labels already recorded in the
+bag (no model is run). A bag's frames are its distinct header stamps over the image, ground-truth
+and prediction topics; one without an image (or recorded prediction) counts as dropped.
 
-Output in ``--out``: ``report.json`` (mIoU, per-class IoU, latency percentiles per stage and
-end-to-end, throughput, dropped frames, machine), ``report.md``, ``latency_hist.png``,
+Output in ``--out``: ``report.json`` (mIoU, per-class IoU, latency percentiles, throughput,
+dropped frames, machine; ``latency_note`` says what was timed per frame in the mode: in engine
+mode every engine stage, in node mode read and end-to-end, with the node's per-stage means from
+its /diagnostics window in ``node_diagnostics``), ``report.md``, ``latency_hist.png``,
 ``iou_per_class.png``, ``panel_<i>.png`` (input / ground truth / prediction).
 """
 
@@ -32,7 +37,7 @@ from frrn_seg_ros.core.sizes import parse_hw
 
 from .bag_io import BagFrame
 from .replay_inputs import frame_rgb, make_engine, model_meta, node_params, open_source, to_ros_message
-from .report import LatencyRecorder, machine_info, save_panel, write_report
+from .report import LATENCY_NOTES, LatencyRecorder, machine_info, save_panel, write_report
 
 LOG = logging.getLogger("frrn_seg_replay_eval")
 DEFAULT_GT_TOPIC = "/camera/segmentation/ground_truth"
@@ -85,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--domain-id", type=int, default=None, help="node mode: ROS_DOMAIN_ID (default: env, else 42)"
     )
+    p.add_argument(
+        "--record-bag",
+        type=Path,
+        default=None,
+        help="node mode: also record the node's labels (as received), the images sent and the ground "
+        "truth into this new bag, to score later with --predictions-topic",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     return p
@@ -99,11 +111,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(
             "give --checkpoint or --architecture (or --predictions-topic to score recorded labels)"
         )
+    mode = "recorded" if args.predictions_topic else args.mode
+    if args.record_bag is not None and mode != "node":
+        raise ValueError("--record-bag records the node's outputs: it needs --mode node")
     frames, total, source = open_source(args)
     if args.limit is not None:
         total = min(total, args.limit)
     meta, model_info = model_meta(args, source.get("dataset"))
-    mode = "recorded" if args.predictions_topic else args.mode
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     meter = ConfusionMeter(meta.num_classes)
@@ -112,28 +126,22 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     panel_at = set(np.linspace(0, max(total - 1, 0), num=min(args.panels, total), dtype=int).tolist())
     counts = {"total": 0, "processed": 0, "dropped": 0, "with_ground_truth": 0}
     plots: list[str] = []
-    runner = engine = None
+    runner = engine = recorder = None
     if mode == "engine":
         engine = make_engine(args, source.get("dataset"))
         model_info.update(device=str(engine.device), precision=engine.precision)
     elif mode == "node":
-        from frrn_seg_ros.ros.env import configure_local_ros_env
+        from .replay_node import environment_summary
 
-        from .replay_node import NodeReplay, camera_of, environment_summary
-
-        configure_local_ros_env(domain_id=args.domain_id)  # LOCALHOST discovery, domain, Fast DDS profile
-        camera, transport = camera_of(source["image_topic"])
-        runner = NodeReplay(
-            camera, transport, node_params(args), out / "node.log", args.startup_timeout, args.frame_timeout
-        ).__enter__()
+        runner, recorder = _start_node(args, source["image_topic"], out)
         model_info.update(device=args.device, precision=args.precision, node_env=environment_summary())
     try:
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="frame", disable=args.no_progress, desc=f"replay ({mode})")
         iterator = iter(frames)
-        start = time.perf_counter()
-        while counts["total"] < total:
+        busy_s, start = 0.0, time.perf_counter()
+        while args.limit is None or counts["total"] < args.limit:  # until the source is exhausted
             t0 = time.perf_counter()
             item = next(iterator, None)
             if item is None:
@@ -142,7 +150,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             index = counts["total"]
             counts["total"] += 1
             bar.update(1)
-            pred = _predict(item, mode, engine, runner, latency, read_ms)
+            pred = _predict(item, mode, engine, runner, recorder, latency, read_ms)
+            busy_s += time.perf_counter() - t0  # reading + inference; not scoring or panels
             if pred is None:
                 counts["dropped"] += 1
                 continue
@@ -167,7 +176,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         if runner is not None:
             runner.wait_for_diagnostics()
             node_diag = dict(runner.last_diagnostics)
+            used = runner.model_diagnostics  # what the node reports it runs on (not 'auto')
+            model_info.update(
+                device=used.get("device", args.device), precision=used.get("precision", args.precision)
+            )
     finally:
+        if recorder is not None:
+            recorder.close(counts["processed"])
         if runner is not None:
             runner.__exit__(None, None, None)
     metrics = meter.summary(meta.class_names) if counts["with_ground_truth"] else None
@@ -178,17 +193,52 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "frames": counts,
         "metrics": metrics,
         "latency_ms": latency.summary(),
-        "throughput_fps": counts["processed"] / wall_s if wall_s > 0 else None,
+        "latency_note": LATENCY_NOTES[mode],
+        "throughput_fps": counts["processed"] / busy_s if busy_s > 0 else None,
+        "throughput_note": "frames processed / time reading and running them (scoring and panels excluded)",
+        "busy_s": busy_s,
         "wall_s": wall_s,
         "node_diagnostics": node_diag or None,
+        "recorded_bag": str(args.record_bag) if args.record_bag is not None else None,
         "machine": machine_info(),
         "plots": plots,
     }
     return write_report(report, out, latency.samples.get("end_to_end", []))
 
 
+def _start_node(args: argparse.Namespace, image_topic: str, out: Path) -> tuple[Any, Any]:
+    """The node child process fed by a :class:`NodeReplay`, and the recorder of its outputs."""
+    from frrn_seg_ros.ros.env import configure_local_ros_env
+
+    from .replay_node import NodeReplay, camera_of
+    from .replay_record import OutputRecorder
+
+    configure_local_ros_env(domain_id=args.domain_id)  # LOCALHOST discovery, domain, Fast DDS profile
+    camera, transport = camera_of(image_topic)
+    runner = NodeReplay(
+        camera, transport, node_params(args), out / "node.log", args.startup_timeout, args.frame_timeout
+    )
+    recorder = None
+    if args.record_bag is not None:
+        recorder = OutputRecorder(args.record_bag, runner.image_topic, args.gt_topic, runner.labels_topic)
+        runner.raw_labels_callback = recorder.on_raw_labels
+    try:
+        runner.__enter__()
+    except BaseException:
+        if recorder is not None:
+            recorder.close(0, timeout_s=0)
+        raise
+    return runner, recorder
+
+
 def _predict(
-    item: BagFrame, mode: str, engine: Any, runner: Any, latency: LatencyRecorder, read_ms: float
+    item: BagFrame,
+    mode: str,
+    engine: Any,
+    runner: Any,
+    recorder: Any,
+    latency: LatencyRecorder,
+    read_ms: float,
 ) -> np.ndarray | None:
     """Labels ``(H, W)`` uint8 for one frame (None = dropped); records the frame's timings."""
     if mode == "recorded":
@@ -210,7 +260,9 @@ def _predict(
     t0 = time.perf_counter()
     msg = to_ros_message(item.image, item.stamp_ns, item.frame_id)
     convert_ms = (time.perf_counter() - t0) * 1e3
-    outcome = runner.process(msg)
+    outcome = runner.process(msg)  # restamps msg
+    if recorder is not None:
+        recorder.write_input(msg, item.ground_truth)
     if outcome is None:
         if not runner.node_alive():
             raise RuntimeError("the node process died during the replay; see node.log in --out")
@@ -226,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         report = evaluate(args)
-    except (FileNotFoundError, ValueError, RuntimeError, TimeoutError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError, TimeoutError) as exc:
         print(f"frrn_seg_replay_eval: error: {exc}", file=sys.stderr)
         return 2
     metrics = report.get("metrics")

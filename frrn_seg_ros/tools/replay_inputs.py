@@ -18,17 +18,20 @@ import yaml
 
 from frrn_seg_ros.core.labels import get_label_set
 
-from .bag_io import IMAGE_TYPE, BagFrame, BagImage, bag_topics, count_messages, read_frames
+from .bag_io import IMAGE_TYPE, BagFrame, BagImage, bag_topics, frame_count, read_frames
 from .sources import camvid_samples, cityscapes_samples, folder_samples, load_sample
 
 
 def open_source(args: argparse.Namespace) -> tuple[Iterator[BagFrame], int, dict[str, Any]]:
-    """The frames to evaluate, their count and a description for the report."""
+    """The frames to evaluate, their count and a description for the report.
+
+    For a bag the count is the number of distinct header stamps over the image, ground-truth and
+    prediction topics, so a frame whose image or recorded prediction is missing still counts
+    (and is reported as dropped)."""
     if args.bag is not None:
         topics = bag_topics(args.bag)
         image_topic = args.image_topic or _guess_image_topic(topics, args.predictions_topic is not None)
-        count_topic = args.predictions_topic or image_topic
-        total = count_messages(args.bag, count_topic)
+        total = frame_count(args.bag, [image_topic, args.gt_topic, args.predictions_topic])
         frames = read_frames(args.bag, image_topic, args.gt_topic, args.predictions_topic)
         desc = {
             "description": f"bag {args.bag}",
@@ -81,15 +84,26 @@ def _guess_image_topic(topics: dict[str, str], optional: bool) -> str | None:
     raise ValueError(f"cannot tell the image topic among {sorted(topics)}: pass --image-topic")
 
 
+def is_onnx(args: argparse.Namespace) -> bool:
+    """Whether ``--checkpoint`` is an exported ONNX file (run through ONNX Runtime)."""
+    return args.checkpoint is not None and Path(args.checkpoint).suffix.lower() == ".onnx"
+
+
 def model_meta(args: argparse.Namespace, dataset: str | None) -> tuple[Any, dict[str, Any]]:
     """The CheckpointMeta of the model the run uses (or of the label set, for recorded labels)."""
     from frrn_seg_ros.core.checkpoint import default_meta, load_checkpoint
 
     if args.checkpoint is not None:
-        meta, _ = load_checkpoint(args.checkpoint)
+        if is_onnx(args):
+            from frrn_seg_ros.core.export import read_onnx_meta
+
+            meta, _ = read_onnx_meta(args.checkpoint)
+        else:
+            meta, _ = load_checkpoint(args.checkpoint)
         return meta, {
             "architecture": meta.architecture,
             "checkpoint": str(args.checkpoint),
+            "backend": "onnxruntime" if is_onnx(args) else "torch",
             "random_weights": False,
         }
     label_set = get_label_set(args.dataset or dataset or "cityscapes")
@@ -103,11 +117,14 @@ def model_meta(args: argparse.Namespace, dataset: str | None) -> tuple[Any, dict
 
 
 def make_engine(args: argparse.Namespace, dataset: str | None) -> Any:
+    """The engine for engine mode: checkpoint, exported ONNX file (ONNX Runtime) or random weights."""
     from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
 
     config = EngineConfig(
         device=args.device, precision=args.precision, input_size=args.input_size, warmup_iters=args.warmup
     )
+    if is_onnx(args):
+        return SegmentationEngine.from_onnx(args.checkpoint, config)
     if args.checkpoint is not None:
         return SegmentationEngine.from_checkpoint(args.checkpoint, config)
     return SegmentationEngine.from_architecture(
@@ -116,6 +133,7 @@ def make_engine(args: argparse.Namespace, dataset: str | None) -> Any:
 
 
 def node_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The node's parameters for node mode (``--node-param KEY:=VALUE`` last, overriding)."""
     params: dict[str, Any] = {
         "device": args.device,
         "precision": args.precision,
@@ -123,6 +141,7 @@ def node_params(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.checkpoint is not None:
         params["model.checkpoint"] = str(Path(args.checkpoint).resolve())
+        params["model.backend"] = "onnxruntime" if is_onnx(args) else "torch"
     else:
         params["model.architecture"] = args.architecture
     if args.input_size:

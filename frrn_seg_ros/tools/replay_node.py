@@ -6,7 +6,9 @@ Fast DDS large-image profile), then for each frame publishes the image with RELI
 waits for the labels message carrying the same header stamp before sending the next one, so
 every frame is processed (nothing overwritten in the node's single-slot mailbox). Frames are
 restamped with the current time (so the node's own latency diagnostics are meaningful); the
-frame_id is kept. It also listens to ``/diagnostics`` and keeps the camera's last status.
+frame_id is kept. It also listens to ``/diagnostics`` and keeps the camera's and the model's last
+status. ``raw_labels_callback`` (e.g. :class:`~frrn_seg_ros.tools.replay_record.OutputRecorder`)
+gets the labels topic's serialized messages from a second, raw subscription.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +55,10 @@ class NodeReplay:
         log_path: Path,
         startup_timeout_s: float = 120.0,
         frame_timeout_s: float = 60.0,
+        raw_labels_callback: Callable[[bytes], None] | None = None,
     ) -> None:
         self.camera, self.transport = camera, transport
+        self.raw_labels_callback = raw_labels_callback
         self.params = {
             "cameras": [camera],
             "input_transport": transport,
@@ -93,6 +98,10 @@ class NodeReplay:
             )
             self._pub = self._node.create_publisher(self._msg_type, self.image_topic, qos)
             self._node.create_subscription(Image, self.labels_topic, self._on_labels, qos)
+            if self.raw_labels_callback is not None:
+                self._node.create_subscription(
+                    Image, self.labels_topic, self.raw_labels_callback, qos, raw=True
+                )
             self._node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
             self._executor = SingleThreadedExecutor(context=self._context)
             self._executor.add_node(self._node)

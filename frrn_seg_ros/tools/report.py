@@ -19,6 +19,15 @@ from typing import Any
 import numpy as np
 
 PERCENTILES = (50, 90, 95, 99)
+#: What the latency figures of each replay mode are (stored in the report as ``latency_note``).
+LATENCY_NOTES = {
+    "engine": "per frame: read (decode from the bag/dataset), the engine's stages and "
+    "end_to_end = read + engine total",
+    "node": "per frame: read (decode + message conversion) and end_to_end (publish -> labels "
+    "received over DDS, lockstep). Per-stage times are not per frame: node_diagnostics holds the "
+    "node's own per-stage means over its last /diagnostics window (diagnostics.window_s)",
+    "recorded": "per frame: recorded_stamp_to_log = log time of the recorded labels - header stamp",
+}
 
 
 def summarize(values: list[float]) -> dict[str, float]:
@@ -94,7 +103,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Source: `{report.get('source', {}).get('description', '?')}`  ",
         f"Frames: {frames.get('total', 0)} total, {frames.get('processed', 0)} processed, "
         f"{frames.get('dropped', 0)} dropped, {frames.get('with_ground_truth', 0)} with ground truth  ",
-        f"Throughput: {_fmt(report.get('throughput_fps'))} frames/s over {_fmt(report.get('wall_s'))} s",
+        f"Throughput: {_fmt(report.get('throughput_fps'))} frames/s "
+        f"({report.get('throughput_note', 'over the wall time')}); wall time {_fmt(report.get('wall_s'))} s",
         "",
     ]
     metrics = report.get("metrics")
@@ -112,14 +122,21 @@ def render_markdown(report: dict[str, Any]) -> str:
     latency = report.get("latency_ms", {})
     if latency:
         cols = ["count", "mean", "p50", "p90", "p95", "p99", "max"]
-        lines += ["Latency (ms)", "", "| stage | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        note = f" ({report['latency_note']})" if report.get("latency_note") else ""
+        lines += [
+            f"Latency (ms){note}",
+            "",
+            "| stage | " + " | ".join(cols) + " |",
+            "|---" * (len(cols) + 1) + "|",
+        ]
         for stage, stats in latency.items():
             lines.append(f"| {stage} | " + " | ".join(_fmt(stats.get(c)) for c in cols) + " |")
         lines.append("")
     diag = report.get("node_diagnostics")
     if diag:
         lines += [
-            "Node diagnostics (last /diagnostics status of the camera)",
+            "Node diagnostics (the camera's last /diagnostics status: the node's own figures, "
+            "per-stage values are means over its statistics window, not per frame)",
             "",
             "| key | value |",
             "|---|---|",

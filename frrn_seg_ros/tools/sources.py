@@ -1,4 +1,5 @@
-"""Image sources on disk for the bag and evaluation tools: a plain folder, Cityscapes, CamVid.
+"""Image sources on disk for the bag and evaluation tools: a plain folder, Cityscapes (and its
+video sequences), CamVid.
 
 Every source yields :class:`Sample` objects: an RGB image ``(H, W, 3)`` uint8 and, where the
 dataset has one, its label map as train ids ``(H, W)`` uint8 (void = 255). Only file finding
@@ -82,6 +83,34 @@ def cityscapes_samples(root: str | Path, split: str = "val") -> list[SamplePaths
             out.append(SamplePaths(stem, image, label_ids, "cityscapes_label_ids"))
         else:
             out.append(SamplePaths(stem, image))
+    if not out:
+        raise FileNotFoundError(f"no *_leftImg8bit.png under {image_dir}")
+    return out
+
+
+SEQUENCE_LENGTH = 30  # frames per leftImg8bit_sequence snippet (17 Hz)
+ANNOTATED_FRAME = 19  # the snippet frame that has a gtFine label
+
+
+def cityscapes_sequence_samples(root: str | Path, split: str = "val") -> list[SamplePaths]:
+    """``leftImg8bit_sequence/<split>/<city>/*_leftImg8bit.png`` (30-frame snippets at 17 Hz), in
+    order; ground truth from ``gtFine/<split>/<city>`` only for each snippet's annotated frame
+    (index 19, the one with a ``gtFine`` file: train ids preferred, else label ids, mapped)."""
+    root = Path(root)
+    image_dir = root / "leftImg8bit_sequence" / split
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"not a Cityscapes sequence root (no {image_dir})")
+    out = []
+    for image in sorted(image_dir.glob("*/*_leftImg8bit.png")):
+        stem = image.name[: -len("_leftImg8bit.png")]
+        sample = SamplePaths(stem, image)
+        gt = root / "gtFine" / split / image.parent.name
+        for suffix, kind in (("labelTrainIds", "train_ids"), ("labelIds", "cityscapes_label_ids")):
+            label = gt / f"{stem}_gtFine_{suffix}.png"
+            if label.is_file():
+                sample.label, sample.label_kind = label, kind
+                break
+        out.append(sample)
     if not out:
         raise FileNotFoundError(f"no *_leftImg8bit.png under {image_dir}")
     return out

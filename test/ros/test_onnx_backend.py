@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from rosutil import Collector, input_qos, publish_until, stamped
 from sensor_msgs.msg import Image
 
 from frrn_seg_ros.core.checkpoint import load_model
 from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
+from frrn_seg_ros.core.onnx_model import OnnxSegmentationModel
 from frrn_seg_ros.ros.conversions import array_to_image, image_to_array
 from frrn_seg_ros.ros.parameters import NodeParams, ParameterError
 
@@ -57,8 +59,11 @@ def test_backend_parameter_is_validated() -> None:
 
 def test_node_serves_an_onnx_checkpoint(ros, onnx_file) -> None:
     _, path = onnx_file
-    seg = ros.segmentation_node(**{"model.checkpoint": str(path)})
+    seg = ros.segmentation_node(**{"model.checkpoint": str(path), "device": "cpu"})
     assert seg.engine.config.input_size == NET_HW
+    model = seg.engine._model  # the engine runs ONNX Runtime, not a PyTorch network
+    assert isinstance(model, OnnxSegmentationModel) and model.path == path
+    assert model.providers == ["CPUExecutionProvider"]
     tester = ros.node()
     ns = seg.get_namespace()
     pub = tester.create_publisher(Image, f"{ns}/camera/image", input_qos())
@@ -69,3 +74,4 @@ def test_node_serves_an_onnx_checkpoint(ros, onnx_file) -> None:
     out = got[0]
     assert out.header.frame_id == "cam_optical" and out.header.stamp.sec == 42
     assert image_to_array(out).shape[:2] == (70, 110)
+    assert model.session_device == torch.device("cpu")  # the session was made for the engine's device

@@ -50,3 +50,21 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     model = build_model("csrnet_light", num_classes=19).eval()
     path = tmp_path_factory.mktemp("ckpt") / "csrnet_light.safetensors"
     return save_checkpoint(path, model.state_dict(), default_meta("csrnet_light"))
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """Seeded random frrn_a weights exported to ONNX at a fixed TINY_HW input (metadata inside).
+
+    FRRN A, not CSRNet: CSRNet's adaptive pooling needs the slow dynamo exporter (~20 s)."""
+    import torch
+
+    from frrn_seg_ros.core.checkpoint import default_meta
+    from frrn_seg_ros.core.export import export_onnx
+    from frrn_seg_ros.core.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("frrn_a", num_classes=19).eval()
+    path = tmp_path_factory.mktemp("onnx") / "frrn_a.onnx"
+    export_onnx(model, default_meta("frrn_a"), path, TINY_HW, dynamic=False, exporter="torchscript")
+    return path

@@ -138,3 +138,43 @@ def test_errors_are_clear(synthetic_root, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     with pytest.raises(ValueError, match="not in bag"):
         list(read_frames(out, image_topic="/other/image"))
+
+
+def test_cityscapes_sequence_bag_has_ground_truth_on_frame_19(tmp_path):
+    """Two 30-frame snippets; gtFine labels exist only for each snippet's annotated frame 19."""
+    from frrn_seg_ros.core.labels import cityscapes_label_ids_to_train_ids
+
+    rng = np.random.default_rng(5)
+    seq = tmp_path / "cs" / "leftImg8bit_sequence" / "val" / "lindau"
+    gt_dir = tmp_path / "cs" / "gtFine" / "val" / "lindau"
+    seq.mkdir(parents=True)
+    gt_dir.mkdir(parents=True)
+    images, labels = [], {}
+    for snippet, first in enumerate((100, 400)):
+        for k in range(30):
+            stem = f"lindau_{snippet:06d}_{first + k:06d}"
+            images.append(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+            Image.fromarray(images[-1]).save(seq / f"{stem}_leftImg8bit.png")
+            if k == 19:  # label ids for the first snippet (mapped on reading), train ids for the second
+                if snippet == 0:
+                    raw = rng.integers(0, 34, (6, 8), dtype=np.uint8)
+                    Image.fromarray(raw).save(gt_dir / f"{stem}_gtFine_labelIds.png")
+                    labels[30 * snippet + k] = cityscapes_label_ids_to_train_ids(raw)
+                else:
+                    train = rng.integers(0, 19, (6, 8), dtype=np.uint8)
+                    Image.fromarray(train).save(gt_dir / f"{stem}_gtFine_labelTrainIds.png")
+                    labels[30 * snippet + k] = train
+    out = tmp_path / "bag"
+    argv = ["--cityscapes-sequence", str(tmp_path / "cs"), "--out", str(out), "--rate", "17"]
+    assert make_bag.main([*argv, "--start-time", "100"]) == 0
+    assert count_messages(out, "/camera/image") == 60
+    assert count_messages(out, "/camera/segmentation/ground_truth") == 2
+    frames = sorted(read_frames(out, window=100), key=lambda f: f.stamp_ns)
+    assert len(frames) == 60
+    with_gt = [i for i, f in enumerate(frames) if f.ground_truth is not None]
+    assert with_gt == [19, 49]
+    for i, frame in enumerate(frames):
+        assert frame.stamp_ns == 100_000_000_000 + i * round(1e9 / 17)
+        np.testing.assert_array_equal(frame.image.frame.data, images[i])
+    for i in with_gt:
+        np.testing.assert_array_equal(frames[i].ground_truth, labels[i])

@@ -12,6 +12,8 @@ from frrn_seg_ros.tools.bag_io import BagWriter
 
 REPORT_KEYS = {
     "mode",
+    "latency_note",
+    "busy_s",
     "source",
     "model",
     "frames",
@@ -135,6 +137,57 @@ def test_recorded_predictions_mode(tmp_path):
     assert report["latency_ms"]["recorded_stamp_to_log"]["p50"] == pytest.approx(40.0)
 
 
+def test_recorded_mode_counts_missing_predictions_as_dropped(tmp_path):
+    """10 image + ground-truth frames, predictions recorded for 7: total 10, dropped 3 (not 7 / 0)."""
+    from frrn_seg_ros.tools.bag_io import frame_count
+
+    rng = np.random.default_rng(2)
+    gts = [rng.integers(0, 4, (6, 10)).astype(np.uint8) for _ in range(10)]
+    missing = {0, 4, 9}  # first, middle and last: the old reader stopped before the last ones
+    bag = tmp_path / "gaps"
+    with BagWriter(bag, "mcap") as writer:
+        for i, g in enumerate(gts):
+            stamp = 7_000_000_000 + i * 100_000_000
+            writer.write_image("/camera/image", rng.integers(0, 256, (6, 10, 3), dtype=np.uint8), stamp, "c")
+            writer.write_image("/camera/segmentation/ground_truth", g, stamp, "c")
+            if i not in missing:
+                writer.write_image("/camera/segmentation/labels", (g + 1) % 4, stamp, "c", "mono8")
+    labels = "/camera/segmentation/labels"
+    assert frame_count(bag, ["/camera/image", "/camera/segmentation/ground_truth", labels]) == 10
+    assert frame_count(bag, [labels]) == 7
+    out = tmp_path / "eval"
+    argv = ["--bag", str(bag), "--predictions-topic", labels, "--out", str(out), "--no-progress"]
+    assert replay_eval.main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["frames"] == {"total": 10, "processed": 7, "dropped": 3, "with_ground_truth": 7}
+    kept = [i for i in range(10) if i not in missing]
+    expected = numpy_miou([(gts[i] + 1) % 4 for i in kept], [gts[i] for i in kept], 19)[0]
+    assert report["metrics"]["miou"] == pytest.approx(expected, abs=1e-9)
+    assert "3 dropped" in (out / "report.md").read_text()
+
+
+def test_engine_mode_runs_an_onnx_export(tiny_bag, tiny_onnx, expected_samples, tmp_path):
+    """An exported .onnx file runs through ONNX Runtime (its own metadata, fixed size, CPU provider)."""
+    from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
+    from frrn_seg_ros.tools.replay_inputs import node_params
+
+    out = tmp_path / "eval_onnx"
+    argv = ["--bag", str(tiny_bag), "--checkpoint", str(tiny_onnx), "--device", "cpu", "--warmup", "0"]
+    assert replay_eval.main([*argv, "--panels", "0", "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["backend"] == "onnxruntime" and report["model"]["architecture"] == "frrn_a"
+    assert report["model"]["device"] == "cpu"
+    assert report["frames"] == {"total": 3, "processed": 3, "dropped": 0, "with_ground_truth": 3}
+    images = [rgb for rgb, _ in expected_samples[:3]]
+    gts = [gt for _, gt in expected_samples[:3]]
+    onnx_engine = SegmentationEngine.from_onnx(tiny_onnx, EngineConfig(device="cpu", warmup_iters=0))
+    onnx_preds = [onnx_engine.segment_rgb(rgb).labels for rgb in images]
+    assert report["metrics"]["miou"] == pytest.approx(numpy_miou(onnx_preds, gts, 19)[0], abs=1e-9)
+    args = replay_eval.build_parser().parse_args([*argv, "--mode", "node", "--out", str(out)])
+    params = node_params(args)
+    assert params["model.backend"] == "onnxruntime" and params["model.checkpoint"].endswith(".onnx")
+
+
 def test_bad_arguments_give_clear_errors(tiny_bag, tmp_path, capsys):
     assert replay_eval.main(["--bag", str(tiny_bag), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "--checkpoint or --architecture" in capsys.readouterr().err
@@ -160,13 +213,15 @@ def test_node_mode_processes_every_frame(tiny_bag, tiny_checkpoint, expected_sam
             "--mode",
             "node",
             "--device",
-            "cpu",
+            "auto",  # the report must name the device the node actually used
             "--warmup",
             "0",
             "--panels",
             "1",
             "--out",
             str(out),
+            "--record-bag",
+            str(tmp_path / "recorded"),
             "--no-progress",
             "--startup-timeout",
             "120",
@@ -186,3 +241,16 @@ def test_node_mode_processes_every_frame(tiny_bag, tiny_checkpoint, expected_sam
     assert report["metrics"]["miou"] == pytest.approx(miou, abs=1e-9)
     diag = report["node_diagnostics"]
     assert diag is not None and int(diag["frames_processed"]) == 3 and int(diag["frames_dropped"]) == 0
+    assert report["model"]["device"] == "cpu"  # what the node ran on, not 'auto'
+    assert "not per frame" in report["latency_note"]
+    # record now, evaluate later: the node's labels as a subscriber received them, scored from the bag
+    rec_out = tmp_path / "recorded_eval"
+    labels = "/camera/segmentation/labels"
+    argv = ["--bag", str(tmp_path / "recorded"), "--predictions-topic", labels, "--out", str(rec_out)]
+    assert replay_eval.main([*argv, "--no-progress"]) == 0
+    rec = json.loads((rec_out / "report.json").read_text())
+    assert rec["frames"] == {"total": 3, "processed": 3, "dropped": 0, "with_ground_truth": 3}
+    assert rec["metrics"]["miou"] == pytest.approx(miou, abs=1e-9)
+    stamp_to_log = rec["latency_ms"]["recorded_stamp_to_log"]
+    assert stamp_to_log["count"] == 3 and 0 < stamp_to_log["min"] < 60_000
+    assert rec["source"]["image_topic"] == "/camera/image" and rec["plots"]

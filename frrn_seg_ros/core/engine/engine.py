@@ -93,8 +93,9 @@ class SegmentationEngine:
         from ..onnx_model import load_onnx_model
 
         start = time.perf_counter()
-        model, meta = load_onnx_model(path, providers=providers)
         config = config if config is not None else EngineConfig()
+        device = resolve_device(config.device)  # the session is made for it, with its precision
+        model, meta = load_onnx_model(path, providers=providers, device=device, precision=config.precision)
         fixed = getattr(model, "input_size", None)
         if fixed is not None and config.input_size is None:
             config = dataclasses.replace(config, input_size=tuple(fixed))
