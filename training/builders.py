@@ -32,6 +32,24 @@ def make_model(cfg: dict[str, Any]) -> nn.Module:
     return build_model(m["name"], num_classes=int(m["num_classes"]), **kwargs)
 
 
+def scratch_backbone_warning(cfg: dict[str, Any]) -> str | None:
+    """The warning to show when a CSRNet recipe has no ImageNet backbone file (else None).
+
+    Training from scratch is allowed (tests and the demo do it) but is not the paper's recipe.
+    """
+    m = cfg["model"]
+    if not str(m["name"]).startswith("csrnet") or m.get("pretrained_backbone"):
+        return None
+    bar = "!" * 78
+    return (
+        f"\n{bar}\n{m['name']}: model.pretrained_backbone is not set, so the ResNet-18 backbone is "
+        "trained FROM SCRATCH.\nThe CSRNet paper starts from ImageNet weights; expect a much lower "
+        "mIoU than the paper's.\nNothing is downloaded: get torchvision's resnet18 state dict "
+        "(resnet18-f37072fd.pth) yourself and pass\n    --set model.pretrained_backbone="
+        f"/path/to/resnet18-f37072fd.pth\n{bar}"
+    )
+
+
 def make_pipeline(cfg: dict[str, Any]) -> SegmentationPipeline:
     d, info = cfg["data"], architecture_info(cfg["model"]["name"])
     return SegmentationPipeline(

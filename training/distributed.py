@@ -1,15 +1,16 @@
-"""torch.distributed plumbing: env:// initialisation (torchrun), rank helpers, a resumable sampler."""
+"""torch.distributed plumbing: env:// initialisation (torchrun), rank helpers, a resumable training
+sampler and an exact (unpadded) evaluation sharder."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DistributedSampler, Sampler
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +97,41 @@ class ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy every buffer (BatchNorm running statistics) of ``module`` from rank ``src`` to all ranks.
+
+    Without SyncBatchNorm each rank updates its running statistics from its own batch; DDP syncs
+    them only at the start of a training forward, so before evaluating with the bare module the
+    ranks must be made to agree (else each scores its shard with a different model). No-op when
+    torch.distributed is not initialised.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=src)
+
+
+def shard_indices(length: int, world_size: int, rank: int) -> list[int]:
+    """``range(length)[rank::world_size]``: every index on exactly one rank, none repeated.
+
+    Unlike :class:`DistributedSampler`, nothing is padded, so ranks may get different counts
+    (e.g. 5 items on 2 ranks -> ``[0, 2, 4]`` and ``[1, 3]``) and summed statistics stay exact.
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in a world of size {world_size}")
+    return list(range(rank, int(length), world_size))
+
+
+class ShardSampler(Sampler[int]):
+    """In-order evaluation sampler over this rank's :func:`shard_indices` (no padding, no shuffle)."""
+
+    def __init__(self, dataset: Sized, world_size: int = 1, rank: int = 0) -> None:
+        self.indices = shard_indices(len(dataset), world_size, rank)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)

@@ -5,7 +5,11 @@ divisor, cropped back, upsampled bilinearly to the label resolution and arg-maxe
 Sec. 5; CSRNet evaluates single scale at full resolution).
 
     python -m training.evaluate --checkpoint model.pt --dataset cityscapes --data-root DIR \
-        --split val [--downsample 4] [--trimap 1,2,4,8,16,32,64,80] [--write-predictions OUT]
+        --split val [--downsample N] [--trimap 1,2,4,8,16,32,64,80] [--write-predictions OUT]
+
+Without ``--downsample`` the input subsampling the model was trained at is used: the value the
+export stored (``provenance.input_downsample``), else the architecture's paper setting
+(FRRN A 4, FRRN B 2, CSRNet 1).
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from frrn_seg_ros.core.labels import cityscapes_train_ids_to_label_ids
 from .metrics import ConfusionMeter, TrimapMeter
 
 log = logging.getLogger(__name__)
+
+#: Paper input subsampling per architecture (FRRN A at quarter, B at half resolution).
+ARCHITECTURE_DOWNSAMPLE = {"frrn_a": 4, "frrn_b": 2}
+#: Datasets whose labels are Cityscapes trainIds, the only ones --write-predictions can convert.
+CITYSCAPES_LAYOUT_DATASETS = ("cityscapes", "synthetic")
 
 
 def autocast_context(device: torch.device, amp: str):
@@ -130,6 +139,15 @@ def write_predictions(
     return paths
 
 
+def default_downsample(architecture: str, provenance: dict | None = None) -> tuple[int, str]:
+    """Input subsampling for a checkpoint and where it came from: the exported
+    ``provenance['input_downsample']``, else :data:`ARCHITECTURE_DOWNSAMPLE` (1 for CSRNet)."""
+    stored = (provenance or {}).get("input_downsample")
+    if stored is not None:
+        return int(stored), f"the checkpoint's training recipe ({(provenance or {}).get('recipe', '?')})"
+    return ARCHITECTURE_DOWNSAMPLE.get(architecture, 1), f"the {architecture} paper setting"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m training.evaluate``: score a node checkpoint on a dataset split."""
     from frrn_seg_ros.core.checkpoint import load_model
@@ -143,17 +161,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="cityscapes")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--downsample", type=int, default=1, help="input subsampling (FRRN A: 4, B: 2)")
+    parser.add_argument(
+        "--downsample",
+        type=int,
+        default=None,
+        help="input subsampling (default: the training recipe's; FRRN A 4, B 2, CSRNet 1)",
+    )
     parser.add_argument("--trimap", default="", help="comma-separated radii, e.g. 1,2,4,8,16,32,64,80")
     parser.add_argument("--write-predictions", default=None, help="folder for labelId PNGs (Cityscapes)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", default="none")
     args = parser.parse_args(argv)
+    if args.write_predictions and args.dataset not in CITYSCAPES_LAYOUT_DATASETS:
+        parser.error(
+            f"--write-predictions writes Cityscapes labelId PNGs for the official Cityscapes "
+            f"evaluation; it cannot be used with --dataset {args.dataset}"
+        )
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     device = torch.device(args.device)
     model, meta = load_model(args.checkpoint)
     model.to(device)
     info = architecture_info(meta.architecture)
+    if args.downsample is None:
+        args.downsample, source = default_downsample(meta.architecture, meta.provenance)
+        log.info("input downsample %d (from %s; override with --downsample)", args.downsample, source)
     pipeline = SegmentationPipeline(
         PipelineConfig(kind="frrn", downsample=args.downsample, mean=info.mean, std=info.std)
     )
@@ -164,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         model, loader, meta.num_classes, device, info.size_divisor, meta.class_names, args.amp, radii
     )
     result.pop("samples")
+    result["input_downsample"] = args.downsample
     print(json.dumps(result, indent=2))
     if args.write_predictions:
         paths = write_predictions(model, dataset, args.write_predictions, device, info.size_divisor, args.amp)

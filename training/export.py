@@ -5,7 +5,8 @@
 
 The output is written by :func:`frrn_seg_ros.core.checkpoint.save_checkpoint` with
 :func:`~frrn_seg_ros.core.checkpoint.default_meta` plus provenance (dataset, recipe, iterations,
-mIoU), so :func:`~frrn_seg_ros.core.checkpoint.load_model` and the node can use it directly.
+mIoU, and ``input_downsample``, the input subsampling ``training.evaluate`` defaults to), so
+:func:`~frrn_seg_ros.core.checkpoint.load_model` and the node can use it directly.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         miou=None if miou is None else float(miou),
         best_miou=float(state.get("best_miou", -1.0)),
         source_checkpoint=Path(src).name,
+        input_downsample=int(data_cfg.get("downsample", 1)),
     )
     if meta.num_classes != int(model_cfg.get("num_classes", meta.num_classes)):
         raise ValueError(

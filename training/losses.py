@@ -36,6 +36,7 @@ def bootstrapped_cross_entropy(
     Per image: drop void pixels, keep the ``K`` pixels with the highest cross-entropy, average
     them; then average over the batch. With fewer than ``K`` valid pixels, all valid pixels are
     averaged; an image with no valid pixel contributes 0 (its term is still part of the batch mean).
+    A NaN logit on a non-void pixel makes the loss NaN (it is never silently dropped).
 
     Args:
         logits: ``[N, C, H, W]`` raw scores.
@@ -61,15 +62,16 @@ def bootstrapped_cross_entropy(
     pixel_loss = F.cross_entropy(
         _at_least_fp32(logits), target.long(), ignore_index=ignore_index, reduction="none"
     )
-    valid = target != ignore_index
-    flat_loss = pixel_loss.reshape(n, -1)
-    flat_valid = valid.reshape(n, -1)
+    flat_loss = pixel_loss.reshape(n, -1)  # [N, H*W]
+    flat_valid = (target != ignore_index).reshape(n, -1)  # [N, H*W]
     masked = flat_loss.masked_fill(~flat_valid, float("-inf"))
     k_eff = min(k, flat_loss.shape[1])
-    top, _ = masked.topk(k_eff, dim=1)  # [N, k_eff]; -inf entries are void pixels
-    kept = torch.isfinite(top)
+    top, _ = masked.topk(k_eff, dim=1)  # [N, k_eff], descending; NaN sorts first, void (-inf) last
+    # k_i = min(K, valid pixels of image i), counted from the void mask (never from the values, so a
+    # NaN loss is kept and propagates instead of being dropped as "not finite").
+    counts = flat_valid.sum(dim=1).clamp(max=k_eff)  # [N]
+    kept = torch.arange(k_eff, device=top.device)[None, :] < counts[:, None]  # [N, k_eff]
     sums = torch.where(kept, top, torch.zeros_like(top)).sum(dim=1)
-    counts = kept.sum(dim=1)
     per_image = sums / counts.clamp(min=1)  # 0 for images with no valid pixel
     return per_image.mean()
 

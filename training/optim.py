@@ -3,6 +3,11 @@
 - FRRN: Adam (0.9, 0.999, eps 1e-8), no weight decay, lr 1e-3 then 1e-4 after ``step_at`` iterations.
 - CSRNet: Adam (0.9, 0.99), weight decay 1e-4, the ResNet-18 backbone in its own parameter group
   with lr and weight decay 4x smaller, cosine annealing to ``min_lr`` over the run (per iteration).
+
+Backbone cosine floor (a choice; the paper only says "cosine annealing ... to 1e-6"): one schedule
+factor scales every group, so the 4x backbone/head lr ratio holds for the whole run, and ``min_lr``
+(1e-6) is the floor of the head group while the backbone group ends at ``min_lr *
+backbone_lr_factor`` (2.5e-7), not at 1e-6.
 """
 
 from __future__ import annotations
@@ -81,7 +86,7 @@ def build_scheduler(
 
     - ``name: step``: keys ``step_at`` (iterations), ``gamma``.
     - ``name: cosine``: key ``min_lr`` (absolute, for the head group; the backbone group keeps its
-      ratio), annealed over ``total_iterations``.
+      ratio and so ends at ``min_lr * backbone_lr_factor``), annealed over ``total_iterations``.
     - ``name: constant``.
     """
     name = cfg.get("name", "constant")

@@ -5,13 +5,18 @@ Layout (plain containers, tensors and numbers only)::
     {"format": "frrn_seg_train", "version": 1, "iteration": int, "best_miou": float,
      "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ...,
      "rng": {"python": [...], "numpy": {...}, "torch": ByteTensor, "cuda": [ByteTensor, ...]},
-     "config": recipe dict, "metrics": dict}
+     "config": recipe dict, "metrics": dict,
+     "run": {"recipe": str, "dataset": str, "batch_size": int, "accumulate": int, "world_size": int}}
+
+``run`` fixes what an exact resume depends on; :func:`check_resume_compatible` refuses a resume
+whose current config differs in any of them (the world size only warns).
 
 The node checkpoint (weights + metadata only) is made from this by :mod:`training.export`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import tempfile
@@ -20,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
 
 TRAIN_FORMAT = "frrn_seg_train"
 TRAIN_FORMAT_VERSION = 1
@@ -80,6 +87,53 @@ def plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+#: ``run`` keys that must match on resume (the data position and the schedule depend on them).
+RESUME_MUST_MATCH = ("recipe", "dataset", "batch_size", "accumulate")
+
+
+def run_signature(cfg: dict[str, Any], world_size: int = 1) -> dict[str, Any]:
+    """The ``run`` entry of a training checkpoint for recipe dict ``cfg``."""
+    return {
+        "recipe": str(cfg.get("_recipe", {}).get("name", "custom")),
+        "dataset": str(cfg["data"]["dataset"]),
+        "batch_size": int(cfg["train"]["batch_size"]),
+        "accumulate": max(1, int(cfg["train"]["accumulate"])),
+        "world_size": int(world_size),
+    }
+
+
+def check_resume_compatible(
+    saved: dict[str, Any] | None, current: dict[str, Any], path: str | os.PathLike
+) -> None:
+    """Raise ``ValueError`` naming every :data:`RESUME_MUST_MATCH` key that differs between the
+    checkpoint's ``run`` entry and the current run; warn on a different world size.
+
+    Checkpoints written before ``run`` was stored (``saved`` None) are accepted with a warning.
+    """
+    if not saved:
+        log.warning("%s has no 'run' entry (older checkpoint): resume settings not checked", path)
+        return
+    diffs = [
+        f"{key}: checkpoint {saved.get(key)!r}, now {current[key]!r}"
+        for key in RESUME_MUST_MATCH
+        if saved.get(key) != current[key]
+    ]
+    if diffs:
+        raise ValueError(
+            f"cannot resume from {path}: the run settings differ ({'; '.join(diffs)}). The data "
+            "position and the schedule depend on them; restore them with --set (e.g. "
+            "train.batch_size=...) or start a new run without --resume"
+        )
+    if saved.get("world_size", current["world_size"]) != current["world_size"]:
+        log.warning(
+            "resuming %s with %d processes instead of %d: the data order will not match the "
+            "uninterrupted run",
+            path,
+            current["world_size"],
+            saved["world_size"],
+        )
 
 
 def save_training_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:

@@ -20,14 +20,30 @@ from torch.utils.data import DataLoader
 
 from frrn_seg_ros.core.models import architecture_info
 
-from .builders import make_loss, make_model, make_pipeline
+from .builders import make_loss, make_model, make_pipeline, scratch_backbone_warning
 from .config import recipe_name
 from .datasets import build_dataset
-from .distributed import DistInfo, ResumableSampler, init_distributed, resolve_device
+from .distributed import (
+    DistInfo,
+    ResumableSampler,
+    ShardSampler,
+    broadcast_buffers,
+    init_distributed,
+    resolve_device,
+)
 from .evaluate import autocast_context, evaluate
 from .logger import RunLogger
 from .optim import build_optimizer, build_scheduler
-from .state import capture_rng, load_training_state, plain, restore_rng, save_training_state, seed_everything
+from .state import (
+    capture_rng,
+    check_resume_compatible,
+    load_training_state,
+    plain,
+    restore_rng,
+    run_signature,
+    save_training_state,
+    seed_everything,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +74,9 @@ class Trainer:
         if t.get("deterministic"):
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.info = architecture_info(cfg["model"]["name"])
+        warning = scratch_backbone_warning(cfg)
+        if warning and self.dist.is_main:
+            log.warning(warning)
         model = make_model(cfg).to(self.device)
         if self.dist.enabled and cfg["model"]["sync_bn"]:
             if self.device.type == "cuda":
@@ -148,6 +167,7 @@ class Trainer:
             "rng": capture_rng(),
             "config": plain(self.cfg),
             "metrics": plain(self.last_metrics),
+            "run": run_signature(self.cfg, self.dist.world_size),
         }
 
     def save(self, name: str) -> Path | None:
@@ -157,6 +177,7 @@ class Trainer:
 
     def load(self, path: str | Path) -> None:
         state = load_training_state(path, map_location=self.device)
+        check_resume_compatible(state.get("run"), run_signature(self.cfg, self.dist.world_size), path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -195,14 +216,24 @@ class Trainer:
         self.iteration += 1
         return total
 
+    def learning_rates(self) -> dict[str, float]:
+        """``{'train/lr/<group name>': lr}`` for every optimizer parameter group (head, backbone)."""
+        return {
+            f"train/lr/{group.get('name', i)}": float(group["lr"])
+            for i, group in enumerate(self.optimizer.param_groups)
+        }
+
     def validate(self) -> dict:
+        """mIoU over the whole validation set; under DDP each image is scored on exactly one rank
+        (no padding) and the confusion matrices are summed across ranks inside :func:`evaluate`.
+        Every rank first takes rank 0's BatchNorm statistics, so all score the same model."""
+        if self.dist.enabled:
+            broadcast_buffers(self.model)
         loader = DataLoader(
             self.val_set,
             batch_size=int(self.cfg["train"]["val_batch_size"]),
             num_workers=0,
-            sampler=ResumableSampler(self.val_set, self.dist.world_size, self.dist.rank, shuffle=False)
-            if self.dist.enabled
-            else None,
+            sampler=ShardSampler(self.val_set, self.dist.world_size, self.dist.rank),
         )
         result = evaluate(
             self.model,
@@ -238,9 +269,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
                 if self.iteration % log_every == 0 or self.iteration == end:
-                    self.logger.scalars(
-                        {"train/loss": loss, "train/lr": self.optimizer.param_groups[0]["lr"]}, self.iteration
-                    )
+                    self.logger.scalars({"train/loss": loss, **self.learning_rates()}, self.iteration)
                 self.last_metrics["train_loss"] = loss
                 is_last = self.iteration == end
                 if self.iteration % val_every == 0 or (is_last and self.iteration == self.iterations):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from frrn_seg_ros.core.labels import CAMVID_TABLE_32, CITYSCAPES_LABEL_TO_TRAIN
+from frrn_seg_ros.core.labels import CITYSCAPES_LABEL_TO_TRAIN
 from training.datasets import DatasetError, build_dataset, camvid_pairs, cityscapes_pairs
 from training.pipelines import PipelineConfig, SegmentationPipeline
 from training.synthetic import SYNTH_LABEL_IDS, write_dataset
@@ -82,31 +82,17 @@ def test_env_var_root(tmp_path, monkeypatch, synth_root):
     assert len(cityscapes_pairs(None, "val")) == 2
 
 
-def _write_camvid(root, split, names, layout):
-    rng = np.random.default_rng(0)
-    (root / split).mkdir(parents=True)
-    annot = root / (f"{split}annot" if layout == "segnet" else f"{split}_labels")
-    annot.mkdir()
-    for name in names:
-        Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(root / split / f"{name}.png")
-        if layout == "segnet":
-            Image.fromarray(rng.integers(0, 12, (12, 16), dtype=np.uint8)).save(annot / f"{name}.png")
-        else:
-            colors = np.array([c for _, c, _ in CAMVID_TABLE_32], dtype=np.uint8)
-            Image.fromarray(colors[rng.integers(0, len(colors), (12, 16))]).save(annot / f"{name}_L.png")
-
-
-def test_camvid_segnet_and_color_layouts(tmp_path):
+def test_camvid_segnet_and_color_layouts(tmp_path, camvid_writer):
     seg = tmp_path / "segnet"
-    _write_camvid(seg, "train", ["0001TP_006690", "0001TP_006720"], "segnet")
-    _write_camvid(seg, "val", ["0016E5_07959"], "segnet")
+    camvid_writer(seg, "train", ["0001TP_006690", "0001TP_006720"], "segnet")
+    camvid_writer(seg, "val", ["0016E5_07959"], "segnet")
     ds = build_dataset("camvid", seg, "train+val")
     assert len(ds) == 3 and ds.label_set.num_classes == 11
     raw = _read(ds.pairs[0][1])
     label = ds.load(0)[1]
     np.testing.assert_array_equal(label, np.where(raw == 11, 255, raw))
     col = tmp_path / "color"
-    _write_camvid(col, "test", ["Seq05VD_f00000"], "color")
+    camvid_writer(col, "test", ["Seq05VD_f00000"], "color")
     ds = build_dataset("camvid_color", col, "test")
     label = ds.load(0)[1]
     assert set(np.unique(label)) <= set(range(11)) | {255} and len(set(np.unique(label))) > 5

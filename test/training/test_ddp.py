@@ -1,19 +1,23 @@
 """DDP on 2 CPU processes (gloo, env:// like torchrun): gradients equal the single-process ones on
-the same batch, samplers shard the data, and only rank 0 writes checkpoints."""
+the same batch, samplers shard the data, validation scores every image exactly once (its mIoU
+equals the single-process one), and only rank 0 writes checkpoints."""
 
 from __future__ import annotations
 
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from torch import nn
 
 from training.builders import make_model
 from training.config import load_recipe
-from training.distributed import ResumableSampler
+from training.distributed import ResumableSampler, ShardSampler, shard_indices
+from training.evaluate import evaluate
 from training.losses import bootstrapped_cross_entropy
+from training.state import load_training_state
 
 MODEL_CFG = {
     "model": {
@@ -78,7 +82,8 @@ def _worker(rank: int, world: int, port: int, out_dir: str, synth_root: str) -> 
         "data.workers=0",
         "train.batch_size=2",
         "train.iterations=1",
-        "data.limit_val=2",
+        "data.val_split=train",
+        "data.limit_val=5",  # odd: a padding sampler would score one image twice
         "data.downsample=4",
         "model.sync_bn=true",
     ]
@@ -107,6 +112,27 @@ def test_ddp_gradients_match_single_process(tmp_path, synth_root):
         torch.testing.assert_close(ddp_grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
     assert (tmp_path / "rank0" / "latest.pt").is_file()
     assert not (tmp_path / "rank1" / "latest.pt").exists()
+    # Validation under DDP (3 + 2 images, confusion matrices summed) = one process on all 5.
+    from training.trainer import Trainer
+
+    best = load_training_state(tmp_path / "rank0" / "best.pt")
+    single = Trainer(best["config"], tmp_path / "single", device="cpu", show_progress=False)
+    single.model.load_state_dict(best["model"])
+    assert len(single.val_set) == 5
+    loader = torch.utils.data.DataLoader(single.val_set, batch_size=1)
+    result = evaluate(single.model, loader, 19, torch.device("cpu"), single.info.size_divisor)
+    assert best["metrics"]["miou"] == result["miou"]
+
+
+def test_eval_sharding_covers_each_index_exactly_once():
+    shards = [shard_indices(5, 2, r) for r in range(2)]
+    assert shards == [[0, 2, 4], [1, 3]]
+    assert sorted(shards[0] + shards[1]) == list(range(5))
+    assert [list(ShardSampler(range(5), 2, r)) for r in range(2)] == shards
+    assert [len(ShardSampler(range(2), 3, r)) for r in range(3)] == [1, 1, 0]  # more ranks than items
+    assert list(ShardSampler(range(4))) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="rank 2"):
+        shard_indices(5, 2, 2)
 
 
 def test_sampler_shards_and_resumes():

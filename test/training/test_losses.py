@@ -85,3 +85,25 @@ def test_cross_entropy_ignores_void_and_matches_hand_value():
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="expected logits"):
         bootstrapped_cross_entropy(torch.zeros(1, 2, 3), torch.zeros(1, 3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("where", ["one_logit", "all_logits"])
+def test_nan_logits_give_nan_loss(where):
+    """A NaN logit on a valid pixel must surface as a NaN loss, never be masked as 'not finite'."""
+    logits = torch.cat(
+        [_logits_from_margins([0.0, 1.0, -1.0, 2.0]), _logits_from_margins([0.5, 0.5, 0.5, 0.5])]
+    )
+    if where == "one_logit":
+        logits[0, 1, 0, 2] = float("nan")  # one class score of one valid pixel
+    else:
+        logits[:] = float("nan")
+    target = torch.tensor([[[0, 0, 0, 0]], [[0, 1, 0, 255]]])
+    assert torch.isnan(bootstrapped_cross_entropy(logits, target, k=2))
+    assert torch.isnan(bootstrapped_cross_entropy(logits, target, k=100))  # fewer valid pixels than K
+
+
+def test_nan_logit_on_void_pixel_is_ignored():
+    logits = _logits_from_margins([0.0, 1.0, float("nan"), 2.0])
+    target = torch.tensor([[[0, 0, 255, 0]]])
+    expected = (ce0(2.0) + ce0(1.0)) / 2
+    assert bootstrapped_cross_entropy(logits, target, k=2).item() == pytest.approx(expected, rel=1e-9)

@@ -49,14 +49,34 @@ def test_translation_reflects_image_and_voids_label():
     assert img.shape == image.shape and lab.shape == label.shape
 
 
-def test_random_translation_bounds():
+def _void_margins(lab: np.ndarray) -> tuple[int, int]:
+    """(dx, dy) of a translated all-zero label, read off its void border: a shift right/down voids
+    the left columns/top rows, a shift left/up the right columns/bottom rows."""
+    cols, rows = (lab == 255).all(axis=0), (lab == 255).all(axis=1)
+
+    def lead(a: np.ndarray) -> int:
+        return int(np.argmin(a)) if not a.all() else len(a)
+
+    return lead(cols) - lead(cols[::-1]), lead(rows) - lead(rows[::-1])
+
+
+def test_random_translation_covers_every_offset_in_range():
     rng = np.random.default_rng(0)
+    image = np.random.default_rng(1).integers(0, 255, (20, 20, 3), dtype=np.uint8)
     label = np.zeros((20, 20), dtype=np.uint8)
-    for _ in range(20):
-        _, lab = T.random_translate(np.zeros((20, 20, 3), np.uint8), label, 3, rng)
-        void_cols = int((lab == 255).all(axis=0).sum())
-        void_rows = int((lab == 255).all(axis=1).sum())
-        assert void_cols <= 3 and void_rows <= 3
+    seen_dx, seen_dy = set(), set()
+    for _ in range(200):
+        img, lab = T.random_translate(image, label, 3, rng)
+        dx, dy = _void_margins(lab)
+        assert abs(dx) <= 3 and abs(dy) <= 3
+        ref_img, ref_lab = T.translate_pair(image, label, dx, dy)  # the shift really is (dx, dy)
+        np.testing.assert_array_equal(lab, ref_lab)
+        np.testing.assert_array_equal(img, ref_img)
+        seen_dx.add(dx)
+        seen_dy.add(dy)
+    # Integer offsets uniform in [-o, o]: both extremes (and everything between) occur.
+    assert seen_dx == set(range(-3, 4)) and seen_dy == set(range(-3, 4))
+    assert T.random_translate(image, label, 0, rng)[0] is image  # o = 0: untouched
 
 
 def test_gamma_formula_and_application():
@@ -66,10 +86,24 @@ def test_gamma_formula_and_application():
     img = np.array([[[0, 64, 255]]], dtype=np.uint8)
     out = T.apply_gamma(img, 0.5)
     np.testing.assert_allclose(out[0, 0], [0.0, (64 / 255) ** 0.5, 1.0], rtol=1e-6)
+
+
+def test_random_gamma_spans_both_sides_of_one():
+    """g ~ U[-0.05, 0.05] -> gamma in [0.8152, 1/0.8152]: over many draws both ends are approached
+    (brightening and darkening), never exceeded, and the whole image gets one gamma."""
     rng = np.random.default_rng(1)
-    x = T.random_gamma(np.full((2, 2, 3), 128, np.uint8), 0.05, rng)
-    lo, hi = (128 / 255) ** (1 / 0.8152), (128 / 255) ** 0.8152
-    assert lo - 1e-6 <= float(x[0, 0, 0]) <= hi + 1e-6
+    base = 128 / 255
+    gammas = []
+    for _ in range(300):
+        x = T.random_gamma(np.full((2, 2, 3), 128, np.uint8), 0.05, rng)
+        assert np.ptp(x) == 0
+        gammas.append(np.log(float(x[0, 0, 0])) / np.log(base))
+    gammas = np.array(gammas)
+    lo, hi = T.gamma_from_g(0.05), T.gamma_from_g(-0.05)
+    assert lo - 1e-4 <= gammas.min() < lo + 0.02 and hi - 0.02 < gammas.max() <= hi + 1e-4
+    assert 0.3 < (gammas < 1).mean() < 0.7  # about half brighten, half darken
+    assert len(np.unique(gammas.round(6))) > 250  # a continuous draw, not a few fixed values
+    assert (T.random_gamma(np.full((1, 1, 3), 128, np.uint8), 0.0, rng) == np.float32(base)).all()
 
 
 def test_csrnet_crop_pads_label_with_void_and_image_with_fill():
