@@ -12,6 +12,9 @@ from frrn_seg_ros.core.models import architecture_info, build_model
 from .losses import build_loss
 from .pipelines import PipelineConfig, SegmentationPipeline
 
+#: ``model.pretrained_backbone`` value for "train the backbone from scratch on purpose".
+SCRATCH = "scratch"
+
 
 def make_model(cfg: dict[str, Any]) -> nn.Module:
     """Build the recipe's model; a missing ``pretrained_backbone`` file is an error naming it."""
@@ -19,7 +22,7 @@ def make_model(cfg: dict[str, Any]) -> nn.Module:
     kwargs: dict[str, Any] = {}
     if m["name"].startswith("frrn"):
         kwargs["gradient_checkpointing"] = bool(m["gradient_checkpointing"])
-    if m.get("pretrained_backbone"):
+    if m.get("pretrained_backbone") and m["pretrained_backbone"] != SCRATCH:
         path = Path(str(m["pretrained_backbone"])).expanduser()
         if not path.is_file():
             raise FileNotFoundError(
@@ -35,7 +38,8 @@ def make_model(cfg: dict[str, Any]) -> nn.Module:
 def scratch_backbone_warning(cfg: dict[str, Any]) -> str | None:
     """The warning to show when a CSRNet recipe has no ImageNet backbone file (else None).
 
-    Training from scratch is allowed (tests and the demo do it) but is not the paper's recipe.
+    Training from scratch is allowed (tests and the demo do it) but is not the paper's recipe;
+    ``model.pretrained_backbone: scratch`` says it is meant, and silences the warning.
     """
     m = cfg["model"]
     if not str(m["name"]).startswith("csrnet") or m.get("pretrained_backbone"):
@@ -46,7 +50,7 @@ def scratch_backbone_warning(cfg: dict[str, Any]) -> str | None:
         "trained FROM SCRATCH.\nThe CSRNet paper starts from ImageNet weights; expect a much lower "
         "mIoU than the paper's.\nNothing is downloaded: get torchvision's resnet18 state dict "
         "(resnet18-f37072fd.pth) yourself and pass\n    --set model.pretrained_backbone="
-        f"/path/to/resnet18-f37072fd.pth\n{bar}"
+        f"/path/to/resnet18-f37072fd.pth\n(or model.pretrained_backbone={SCRATCH} to say it is meant)\n{bar}"
     )
 
 

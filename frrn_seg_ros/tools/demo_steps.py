@@ -26,6 +26,7 @@ DEFAULT_RECIPE = "csrnet_light_cityscapes"
 #: Demo training on top of the paper recipe: small crops at the scenes' own scale, no pretrained
 #: backbone, a higher learning rate for the whole network (nothing pretrained to protect).
 TRAIN_OVERRIDES = (
+    "model.pretrained_backbone=scratch",
     "optim.lr=2e-3",
     "optim.backbone_lr_factor=1.0",
     "optim.backbone_wd_factor=1.0",

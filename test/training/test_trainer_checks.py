@@ -136,3 +136,12 @@ def test_camvid_recipe_end_to_end(tmp_path, camvid_writer, caplog):
     assert meta.num_classes == 11 and meta.provenance["training_dataset"] == "camvid_color"
     with torch.no_grad():
         assert model.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 11, 32, 32)
+
+
+def test_scratch_on_purpose_builds_without_the_warning():
+    from training.builders import SCRATCH, make_model, scratch_backbone_warning
+
+    cfg = load_recipe("csrnet_light_cityscapes", [f"model.pretrained_backbone={SCRATCH}"])
+    assert scratch_backbone_warning(cfg) is None
+    assert scratch_backbone_warning(load_recipe("csrnet_light_cityscapes", [])) is not None
+    assert sum(p.numel() for p in make_model(cfg).parameters()) > 1_000_000
