@@ -31,7 +31,6 @@ from .sources import (
     SamplePaths,
     camvid_samples,
     cityscapes_samples,
-    cityscapes_sequence_samples,
     folder_samples,
     iter_samples,
 )
@@ -136,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cityscapes is not None:
             samples = cityscapes_samples(args.cityscapes, args.split or "val")
         elif args.cityscapes_sequence is not None:
-            samples = cityscapes_sequence_samples(args.cityscapes_sequence, args.split or "val")
+            samples = cityscapes_samples(args.cityscapes_sequence, args.split or "val", sequence=True)
         else:
             samples = camvid_samples(args.camvid, args.split or "test")
         start = time.time() if args.start_time == "now" else float(args.start_time)

@@ -63,43 +63,19 @@ def folder_samples(images: str | Path, labels: str | Path | None = None) -> list
     return out
 
 
-def cityscapes_samples(root: str | Path, split: str = "val") -> list[SamplePaths]:
+def cityscapes_samples(root: str | Path, split: str = "val", sequence: bool = False) -> list[SamplePaths]:
     """``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` with ``gtFine`` labels where present.
 
     Prefers ``*_gtFine_labelTrainIds.png``; falls back to ``*_gtFine_labelIds.png`` (mapped).
+    ``sequence=True`` reads ``leftImg8bit_sequence`` instead: the 30-frame snippets at 17 Hz in
+    order, where only each snippet's annotated frame (index 19) has a ``gtFine`` label.
     """
     root = Path(root)
-    image_dir = root / "leftImg8bit" / split
+    folder = "leftImg8bit_sequence" if sequence else "leftImg8bit"
+    image_dir = root / folder / split
     if not image_dir.is_dir():
-        raise FileNotFoundError(f"not a Cityscapes root (no {image_dir})")
-    out = []
-    for image in sorted(image_dir.glob("*/*_leftImg8bit.png")):
-        stem = image.name[: -len("_leftImg8bit.png")]
-        gt = root / "gtFine" / split / image.parent.name
-        train_ids, label_ids = gt / f"{stem}_gtFine_labelTrainIds.png", gt / f"{stem}_gtFine_labelIds.png"
-        if train_ids.is_file():
-            out.append(SamplePaths(stem, image, train_ids, "train_ids"))
-        elif label_ids.is_file():
-            out.append(SamplePaths(stem, image, label_ids, "cityscapes_label_ids"))
-        else:
-            out.append(SamplePaths(stem, image))
-    if not out:
-        raise FileNotFoundError(f"no *_leftImg8bit.png under {image_dir}")
-    return out
-
-
-SEQUENCE_LENGTH = 30  # frames per leftImg8bit_sequence snippet (17 Hz)
-ANNOTATED_FRAME = 19  # the snippet frame that has a gtFine label
-
-
-def cityscapes_sequence_samples(root: str | Path, split: str = "val") -> list[SamplePaths]:
-    """``leftImg8bit_sequence/<split>/<city>/*_leftImg8bit.png`` (30-frame snippets at 17 Hz), in
-    order; ground truth from ``gtFine/<split>/<city>`` only for each snippet's annotated frame
-    (index 19, the one with a ``gtFine`` file: train ids preferred, else label ids, mapped)."""
-    root = Path(root)
-    image_dir = root / "leftImg8bit_sequence" / split
-    if not image_dir.is_dir():
-        raise FileNotFoundError(f"not a Cityscapes sequence root (no {image_dir})")
+        kind = "Cityscapes sequence" if sequence else "Cityscapes"
+        raise FileNotFoundError(f"not a {kind} root (no {image_dir})")
     out = []
     for image in sorted(image_dir.glob("*/*_leftImg8bit.png")):
         stem = image.name[: -len("_leftImg8bit.png")]
