@@ -13,6 +13,7 @@ from . import diagnostics as diag
 from .label_info import classes_payload, publish_class_metadata
 from .parameters import SPEC, NodeParams, ParameterError, is_read_only, with_changes
 from .pipeline import SegmentationPipeline
+from .torch_thread import TorchThread
 
 
 def engine_config(params: NodeParams) -> EngineConfig:
@@ -77,11 +78,14 @@ class SegmentationMixin:
         self._active = False
         self._aux: list = []  # label pubs, diagnostics pub/timer, service
         self.pipeline = None
+        self._torch: TorchThread | None = None
 
     def _setup(self, params: NodeParams, engine=None) -> None:
         """Build (or adopt) the engine and create every entity; processing stays off."""
         self.params = params
-        self.engine = engine if engine is not None else build_engine(params, self.get_logger())
+        self._torch = TorchThread()  # builds the engine and runs inference: one OpenMP team
+        logger = self.get_logger()
+        self.engine = engine if engine is not None else self._torch.call(build_engine, params, logger)
         eng = self.engine
         meta = eng.meta
         payload = classes_payload(
@@ -92,7 +96,7 @@ class SegmentationMixin:
             random_weights=bool(eng.random_weights),
         )
         self._aux.extend(publish_class_metadata(self, payload))
-        self.pipeline = SegmentationPipeline(self, params, eng)
+        self.pipeline = SegmentationPipeline(self, params, eng, self._torch)
         self._diag_pub = self.create_publisher(diag.DiagnosticArray, "/diagnostics", 10)
         self._aux.append(self._diag_pub)
         # steady clock: diagnostics keep flowing with use_sim_time and a paused /clock
@@ -110,6 +114,9 @@ class SegmentationMixin:
         if self.pipeline is not None:
             self.pipeline.destroy()
             self.pipeline = None
+        if self._torch is not None:
+            self._torch.close()
+            self._torch = None
         if getattr(self, "_param_cb", None) is not None:
             self.remove_on_set_parameters_callback(self._param_cb)
             self._param_cb = None

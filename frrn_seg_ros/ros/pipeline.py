@@ -1,14 +1,16 @@
 """The node's data path, shared by the plain and the lifecycle node.
 
 Subscription callbacks only put the newest message per camera into a :class:`FrameMailbox`;
-one worker thread takes them, decodes, runs the one engine for all cameras (one batch per
-shape when ``batch_cameras``), and publishes labels (always) plus color/overlay/confidence
-(when enabled and, with ``publish.only_when_subscribed``, subscribed). Every output copies the
-input header. Bad frames are counted and logged (throttled); the next good frame is served.
+the worker loop takes them, on the node's :class:`TorchThread` (where the engine was built),
+decodes, runs the one engine for all cameras (one batch per shape when ``batch_cameras``), and
+publishes labels (always) plus color/overlay/confidence (when enabled and, with
+``publish.only_when_subscribed``, subscribed). Every output copies the input header. Bad
+frames are counted and logged (throttled); the next good frame is served.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import defaultdict
@@ -24,6 +26,7 @@ from .conversions import array_to_image, compressed_to_frame, image_to_frame
 from .mailbox import FrameMailbox
 from .parameters import NodeParams
 from .stats import CameraStats
+from .torch_thread import TorchThread
 
 OUTPUT_KINDS = ("labels", "color", "overlay", "confidence")
 _ENCODING_OUT = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "mono8"}
@@ -50,7 +53,7 @@ def stamp_ns(header) -> int:
 class SegmentationPipeline:
     """Subscriptions, publishers and the inference worker of one node (start/stop/destroy)."""
 
-    def __init__(self, node, params: NodeParams, engine) -> None:
+    def __init__(self, node, params: NodeParams, engine, worker: TorchThread) -> None:
         self.node, self.params, self.engine = node, params, engine
         self.log = node.get_logger()
         self.mailbox = FrameMailbox(params.cameras, depth=1)
@@ -75,8 +78,7 @@ class SegmentationPipeline:
             for kind in OUTPUT_KINDS:
                 if kind == "labels" or getattr(params, f"publish_{kind}"):
                     self._publisher(cam, kind)
-        self._worker = threading.Thread(target=self._run, name="segmentation-worker", daemon=True)
-        self._worker.start()
+        self._worker = worker.submit(self._run)  # the thread that built the engine
 
     # ---- callbacks (executor thread): store and return ----
     def _on_image(self, cam: str, msg) -> None:
@@ -234,7 +236,8 @@ class SegmentationPipeline:
         self.processing.clear()
         self._stop.set()
         self.mailbox.close()
-        self._worker.join(timeout=30.0)
+        with contextlib.suppress(TimeoutError):
+            self._worker.result(timeout=30.0)
         for sub in self._subs:
             self.node.destroy_subscription(sub)
         with self._pub_lock:

@@ -40,7 +40,7 @@ import torch
 from frrn_seg_ros.core.sizes import parse_hw
 
 from .bench_all_report import node_latency, ort_fp16_mode, ort_skip_reason, to_markdown
-from .bench_models import RssSampler, device_name
+from .bench_env import RssSampler, device_name
 from .report import summarize
 
 LOG = logging.getLogger("frrn_seg_bench_all")

@@ -30,6 +30,10 @@ import numpy as np
 from frrn_seg_ros.core.sizes import parse_hw
 from frrn_seg_ros.ros.env import MALLOC_ENV, child_env, configure_local_ros_env
 
+from .bench_env import device_name, rss_mb
+from .bench_env import environment as base_environment
+from .bench_node_report import to_markdown
+
 
 def _pct(values: list[float]) -> dict[str, float]:
     if not values:
@@ -44,13 +48,6 @@ def _pct(values: list[float]) -> dict[str, float]:
         "mean": round(float(arr.mean()), 2),
         "max": round(float(arr.max()), 2),
     }
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 class Harness:
@@ -192,7 +189,7 @@ def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
                 "publish_ms",
             )
         }
-        case["node_rss_mb"] = round(_rss_mb(proc.pid), 1)
+        case["node_rss_mb"] = round(rss_mb(proc.pid), 1)
     finally:
         harness.close()
         stop_node(proc)
@@ -218,17 +215,11 @@ def bench_engine(model: str, arrays: list[np.ndarray], args, frames: int) -> dic
 
 
 def environment(device: str) -> dict:
-    import rclpy  # noqa: F401
+    """Where the benchmark ran: :func:`.bench_env.environment` plus the ROS and DDS settings."""
     import torch
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    from frrn_seg_ros.core.engine import resolve_device
+
     versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
     try:
         from importlib.metadata import version
@@ -237,8 +228,9 @@ def environment(device: str) -> dict:
     except Exception:  # not from wheels (a ROS install): leave out
         pass
     return {
+        **base_environment(resolve_device(device)),
         "device": device,
-        "cpu": cpu,
+        "cpu": device_name(torch.device("cpu")),
         "cpu_count": os.cpu_count(),
         "gpu": None if device == "cpu" else device,
         "versions": versions,
@@ -247,49 +239,6 @@ def environment(device: str) -> dict:
         "node_env": MALLOC_ENV,
         "loadavg_start": os.getloadavg(),
     }
-
-
-def to_markdown(report: dict) -> str:
-    env = report["environment"]
-    lines = [
-        f"# segment_node end-to-end latency ({env['device']})",
-        "",
-        f"CPU: {env['cpu']} x{env['cpu_count']}; load average start {env['loadavg_start']}, "
-        f"end {env.get('loadavg_end')}. Versions: {env['versions']}.",
-        "Closed loop: one frame in flight; latency = labels receipt time - header stamp (same clock).",
-        "",
-        "| model | size | frames | e2e p50 ms | e2e p95 ms | e2e p99 ms | engine p50 ms | engine p95 ms "
-        "| node / engine p50 | node inference ms | node publish ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in report["cases"]:
-        if "error" in c:
-            lines.append(f"| {c['model']} | {c['size']} | 0 | error: {c['error'][:80]} |" + " |" * 7)
-            continue
-        e2e, eng = c["end_to_end_ms"], c["engine_alone_ms"]
-        ratio = f"{e2e['p50'] / eng['p50']:.2f}" if e2e.get("p50") and eng.get("p50") else "-"
-        lines.append(
-            f"| {c['model']} | {c['size']} | {e2e.get('n')} | {e2e.get('p50')} | {e2e.get('p95')} | "
-            f"{e2e.get('p99', '-')} | {eng.get('p50')} | {eng.get('p95')} | {ratio} | "
-            f"{c['node_stages_ms'].get('inference_ms')} | {c['node_stages_ms'].get('publish_ms')} |"
-        )
-    lines += [
-        "",
-        "e2e: publish -> labels received across processes through DDS (Fast DDS, SHM profile), the node "
-        "running with the glibc MALLOC_* settings. engine: the same frames through SegmentationEngine in the "
-        "benchmark process right after (no ROS). node inference/publish: the node's own per-stage means "
-        "from /diagnostics. On a CPU the two processes run at different times, so the engine and the node "
-        "see different CPU states: compare columns of one row only loosely.",
-    ]
-    if report.get("soak"):
-        s = dict(report["soak"])
-        samples = s.pop("rss_samples", [])
-        lines += ["", "## Soak", "", "```", json.dumps(s, indent=2), "```"]
-        if samples:
-            lines += ["", "RSS samples (seconds, frames processed, MB): " + ", ".join(
-                f"({t:g}, {n}, {r:g})" for t, n, r in samples[:: max(1, len(samples) // 12)]
-            )]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,8 @@ import numpy as np
 
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .bench_node import Harness, _pct, _rss_mb, frames_for, start_node, stop_node
+from .bench_env import rss_mb
+from .bench_node import Harness, _pct, frames_for, start_node, stop_node
 
 SAMPLE_PERIOD_S = 5.0
 WARMUP_FRAMES = 200
@@ -59,7 +60,7 @@ def soak(args, ns: str) -> dict:
             sent += 1
             time.sleep(1.0 / args.soak_rate)
         start_count, t0 = harness.count, time.monotonic()
-        samples = [(0.0, 0, _rss_mb(proc.pid))]
+        samples = [(0.0, 0, rss_mb(proc.pid))]
         next_sample = t0 + SAMPLE_PERIOD_S
         while harness.count - start_count < args.soak and proc.poll() is None:
             if time.monotonic() - t0 > args.soak_max_s:
@@ -68,12 +69,12 @@ def soak(args, ns: str) -> dict:
             sent += 1
             now = time.monotonic()
             if now >= next_sample:
-                samples.append((round(now - t0, 1), harness.count - start_count, _rss_mb(proc.pid)))
+                samples.append((round(now - t0, 1), harness.count - start_count, rss_mb(proc.pid)))
                 next_sample += SAMPLE_PERIOD_S
             time.sleep(max(0.0, 1.0 / args.soak_rate - (time.monotonic() - now)))
         elapsed = time.monotonic() - t0
         processed = harness.count - start_count
-        samples.append((round(elapsed, 1), processed, _rss_mb(proc.pid)))
+        samples.append((round(elapsed, 1), processed, rss_mb(proc.pid)))
         rss = [s[2] for s in samples]
         return {
             "model": args.soak_model,

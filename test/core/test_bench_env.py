@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from frrn_seg_ros.tools.bench_models import environment, git_commit
+from frrn_seg_ros.tools.bench_env import environment, git_commit
 
 REPO = Path(__file__).resolve().parents[2]
 COMMIT = re.compile(r"([0-9a-f]{40})(\+dirty)?")
