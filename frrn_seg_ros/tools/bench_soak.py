@@ -41,7 +41,7 @@ def rss_growth_per_1000(samples: list[tuple[float, int, float]]) -> float:
 
 
 def _finite_or_none(value: float) -> float | None:
-    return round(value, 3) if np.isfinite(value) else None  # JSON has no NaN
+    return (round(value, 3) or 0.0) if np.isfinite(value) else None  # JSON has no NaN; no -0.0
 
 
 def soak(args, ns: str) -> dict:
