@@ -52,10 +52,8 @@ def engine_config(params: NodeParams) -> EngineConfig:
 def build_engine(params: NodeParams, logger) -> SegmentationEngine:
     """Load ``model.checkpoint`` (CheckpointError if missing/corrupt) or build random weights."""
     config = engine_config(params)
-    if params.backend == "onnxruntime" or (params.backend == "auto" and params.checkpoint.endswith(".onnx")):
-        return SegmentationEngine.from_onnx(params.checkpoint, config)
     if params.checkpoint:
-        return SegmentationEngine.from_checkpoint(params.checkpoint, config)
+        return SegmentationEngine.from_file(params.checkpoint, config, params.backend)
     logger.warning(
         f"model.checkpoint is empty: running {params.architecture} with RANDOM WEIGHTS; "
         "the output is meaningless (set model.checkpoint to a trained checkpoint)"

@@ -228,7 +228,9 @@ class NodeParams:
             raise ParameterError(
                 by_attr["input_width"], "set both model.input_height and model.input_width, or neither"
             )
-        if self.backend == "onnxruntime" and not self.checkpoint.endswith(".onnx"):
+        from frrn_seg_ros.core.engine import is_onnx_file  # torch: imported only when validating
+
+        if self.backend == "onnxruntime" and not is_onnx_file(self.checkpoint):
             raise ParameterError(
                 "model.backend", "onnxruntime needs model.checkpoint to be an exported .onnx file"
             )

@@ -291,9 +291,3 @@ def frame_count(path: str | Path, topics: list[str | None]) -> int:
         if not conns:
             return 0
         return len({_cdr_stamp(raw) for _, _, raw in reader.messages(connections=conns)})
-
-
-def count_messages(path: str | Path, topic: str) -> int:
-    """Number of messages on ``topic`` (0 if absent)."""
-    with open_reader(path) as reader:
-        return sum(c.msgcount for c in reader.connections if c.topic == topic)

@@ -86,7 +86,9 @@ def _guess_image_topic(topics: dict[str, str], optional: bool) -> str | None:
 
 def is_onnx(args: argparse.Namespace) -> bool:
     """Whether ``--checkpoint`` is an exported ONNX file (run through ONNX Runtime)."""
-    return args.checkpoint is not None and Path(args.checkpoint).suffix.lower() == ".onnx"
+    from frrn_seg_ros.core.engine import is_onnx_file
+
+    return args.checkpoint is not None and is_onnx_file(args.checkpoint)
 
 
 def model_meta(args: argparse.Namespace, dataset: str | None) -> tuple[Any, dict[str, Any]]:
@@ -123,10 +125,8 @@ def make_engine(args: argparse.Namespace, dataset: str | None) -> Any:
     config = EngineConfig(
         device=args.device, precision=args.precision, input_size=args.input_size, warmup_iters=args.warmup
     )
-    if is_onnx(args):
-        return SegmentationEngine.from_onnx(args.checkpoint, config)
     if args.checkpoint is not None:
-        return SegmentationEngine.from_checkpoint(args.checkpoint, config)
+        return SegmentationEngine.from_file(args.checkpoint, config)
     return SegmentationEngine.from_architecture(
         args.architecture, config, get_label_set(args.dataset or dataset or "cityscapes")
     )

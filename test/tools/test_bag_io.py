@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from frrn_seg_ros.tools import make_bag
-from frrn_seg_ros.tools.bag_io import BagWriter, bag_topics, count_messages, read_frames
+from frrn_seg_ros.tools.bag_io import BagWriter, bag_topics, frame_count, read_frames
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
@@ -59,7 +59,7 @@ def test_compressed_bag(synthetic_root, expected_samples, tmp_path, fmt):
         == 0
     )
     assert bag_topics(out)["/camera/image/compressed"] == "sensor_msgs/msg/CompressedImage"
-    assert count_messages(out, "/camera/image/compressed") == 2
+    assert frame_count(out, ["/camera/image/compressed"]) == 2
     frames = list(read_frames(out, image_topic="/camera/image/compressed"))
     expected = expected_samples[:2]
     assert len(frames) == 2
@@ -167,8 +167,8 @@ def test_cityscapes_sequence_bag_has_ground_truth_on_frame_19(tmp_path):
     out = tmp_path / "bag"
     argv = ["--cityscapes-sequence", str(tmp_path / "cs"), "--out", str(out), "--rate", "17"]
     assert make_bag.main([*argv, "--start-time", "100"]) == 0
-    assert count_messages(out, "/camera/image") == 60
-    assert count_messages(out, "/camera/segmentation/ground_truth") == 2
+    assert frame_count(out, ["/camera/image"]) == 60
+    assert frame_count(out, ["/camera/segmentation/ground_truth"]) == 2
     frames = sorted(read_frames(out, window=100), key=lambda f: f.stamp_ns)
     assert len(frames) == 60
     with_gt = [i for i, f in enumerate(frames) if f.ground_truth is not None]

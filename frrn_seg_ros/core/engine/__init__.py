@@ -9,7 +9,7 @@ from ..encodings import FrameError
 from .config import EngineConfig, Frame, OutputRequest, SegmentationResult
 from .convert import check_frame, to_rgb
 from .device import resolve_device, resolve_precision
-from .engine import SegmentationEngine
+from .engine import SegmentationEngine, is_onnx_file
 from .preprocess import Geometry, plan_geometry
 from .timing import StageTimer
 
@@ -23,6 +23,7 @@ __all__ = [
     "SegmentationResult",
     "StageTimer",
     "check_frame",
+    "is_onnx_file",
     "plan_geometry",
     "resolve_device",
     "resolve_precision",

@@ -66,6 +66,18 @@ class SegmentationEngine:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
+    def from_file(
+        cls, path: str | os.PathLike, config: EngineConfig | None = None, backend: str = "auto"
+    ) -> SegmentationEngine:
+        """A node checkpoint through PyTorch, or an exported ``.onnx`` through ONNX Runtime.
+
+        ``backend``: ``torch``, ``onnxruntime``, or ``auto`` (ONNX Runtime for a ``.onnx`` file).
+        """
+        if backend == "onnxruntime" or (backend == "auto" and is_onnx_file(path)):
+            return cls.from_onnx(path, config)
+        return cls.from_checkpoint(path, config)
+
+    @classmethod
     def from_checkpoint(
         cls, path: str | os.PathLike, config: EngineConfig | None = None
     ) -> SegmentationEngine:
@@ -277,3 +289,8 @@ class SegmentationEngine:
             "peak_allocated_mb": torch.cuda.max_memory_allocated(self._device) / mb,
             "reserved_mb": torch.cuda.memory_reserved(self._device) / mb,
         }
+
+
+def is_onnx_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names an exported ONNX model (by its suffix)."""
+    return os.fspath(path).lower().endswith(".onnx")
