@@ -32,8 +32,6 @@ from .metrics import ConfusionMeter, TrimapMeter
 
 log = logging.getLogger(__name__)
 
-#: Paper input subsampling per architecture (FRRN A at quarter, B at half resolution).
-ARCHITECTURE_DOWNSAMPLE = {"frrn_a": 4, "frrn_b": 2}
 #: Datasets whose labels are Cityscapes trainIds, the only ones --write-predictions can convert.
 CITYSCAPES_LAYOUT_DATASETS = ("cityscapes", "synthetic")
 
@@ -141,11 +139,18 @@ def write_predictions(
 
 def default_downsample(architecture: str, provenance: dict | None = None) -> tuple[int, str]:
     """Input subsampling for a checkpoint and where it came from: the exported
-    ``provenance['input_downsample']``, else :data:`ARCHITECTURE_DOWNSAMPLE` (1 for CSRNet)."""
+    ``provenance['input_downsample']``, else the ``data.downsample`` of the architecture's
+    Cityscapes paper recipe (FRRN A 4, FRRN B 2, CSRNet 1), else 1."""
+    from .config import ConfigError, load_recipe
+
     stored = (provenance or {}).get("input_downsample")
     if stored is not None:
         return int(stored), f"the checkpoint's training recipe ({(provenance or {}).get('recipe', '?')})"
-    return ARCHITECTURE_DOWNSAMPLE.get(architecture, 1), f"the {architecture} paper setting"
+    recipe = f"{architecture}_cityscapes"
+    try:
+        return int(load_recipe(recipe)["data"]["downsample"]), f"the {recipe} recipe"
+    except ConfigError:
+        return 1, "no recipe for this architecture"
 
 
 def main(argv: list[str] | None = None) -> int:
