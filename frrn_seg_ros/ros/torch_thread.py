@@ -46,9 +46,12 @@ class TorchThread:
         self._jobs.put((future, fn, args))
         return future
 
-    def close(self) -> None:
-        """End the thread once the jobs queued so far are done (the engine's last loop included)."""
+    def close(self, timeout_s: float = 30.0) -> None:
+        """End the thread once the jobs queued so far are done, and wait for it to exit (a thread
+        still inside PyTorch when the interpreter exits can abort the process)."""
         self._jobs.put(None)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on this thread (directly when already on it), waiting for the result."""

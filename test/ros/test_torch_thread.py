@@ -23,8 +23,7 @@ def test_calls_run_in_order_on_one_thread_and_errors_reach_the_caller():
     with pytest.raises(ZeroDivisionError):
         worker.call(lambda: 1 / 0)
     assert worker.call(lambda: worker.call(lambda: 7)) == 7  # a nested call does not deadlock
-    worker.close()
-    worker._thread.join(timeout=5)
+    worker.close()  # waits for the thread to end
     assert not worker._thread.is_alive()
 
 
