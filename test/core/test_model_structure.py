@@ -16,16 +16,25 @@ from frrn_seg_ros.core.models.blocks import FRRU, RESIDUAL_CHANNELS, RU
 from frrn_seg_ros.core.models.resnet import ResNet18Backbone
 
 
-def test_backbone_skips_are_pre_relu() -> None:
+def test_backbone_skips_are_rectified_layer_outputs() -> None:
+    """The authors' in-place ReLU rectifies the skip they hand on: skips are post-ReLU."""
     torch.manual_seed(0)
     backbone = ResNet18Backbone().eval()
     x = torch.rand(1, 3, 64, 96)
     with torch.inference_mode():
         skips = backbone(x)
-        # the stream entering layer k+1 is ReLU(f_k): recompute layer2's input from f1
-        assert torch.equal(backbone.layer2(torch.relu(skips[0])), torch.relu(skips[1]))
+        stem = backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(x))))
+        f1 = backbone.layer1(stem)
+        assert torch.equal(skips[0], f1)
+        # the stream entering layer k+1 is the skip f_k itself
+        assert torch.equal(backbone.layer2(skips[0]), skips[1])
+        last = backbone.layer4[1]
+        pre = last.bn2(last.conv2(last.relu(last.bn1(last.conv1(backbone.layer4[0](skips[2]))))))
+        pre = pre + backbone.layer4[0](skips[2])
+        assert (pre < 0).any(), "the block sum must have negative values for this check to mean anything"
+        assert torch.equal(skips[3], torch.relu(pre))
     for i, f in enumerate(skips, start=1):
-        assert (f < 0).any(), f"f{i} has no negative values: a ReLU was applied to the skip"
+        assert (f >= 0).all(), f"f{i} has negative values: the skip was taken before the ReLU"
         assert (f > 0).any()
 
 

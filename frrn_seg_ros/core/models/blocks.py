@@ -5,6 +5,7 @@
 - :class:`FRRU`: FRRN full-resolution residual unit (pooling stream y, residual stream z).
 - :class:`SPFM`: CSRNet shorted pyramid fusion module.
 - :class:`SRM`: CSRNet selective resolution module (soft channel attention over two inputs).
+- :func:`theano_upsample2x`: FRRN's x2 bilinear upsampling rule (Theano's, not torch's).
 """
 
 from __future__ import annotations
@@ -21,6 +22,28 @@ def conv_bn(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(out_ch)
     )
+
+
+def _upsample2x_along(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Double ``x`` along ``dim``: out[2i] = x[i], out[2i+1] = (x[i] + x[i+1]) / 2, last repeated."""
+    size = x.shape[dim]
+    following = torch.cat([x.narrow(dim, 1, size - 1), x.narrow(dim, size - 1, 1)], dim=dim)
+    middle = (x + following) * 0.5
+    return torch.stack([x, middle], dim=dim + 1).flatten(dim, dim + 1)
+
+
+def theano_upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """x2 bilinear upsampling as the FRRN authors' code computes it. [N,C,H,W] -> [N,C,2H,2W].
+
+    Theano's ``T.nnet.abstract_conv.bilinear_upsampling(x, 2)`` (TobyPDE/FRRN dltools/layers.py,
+    ``BilinearUpscaleLayer``): edge-replicating pad, then a stride-2 transposed convolution with the
+    kernel [0.5, 1, 0.5]. Per axis: out[2i] = x[i], out[2i+1] = (x[i] + x[i+1]) / 2 and the last
+    entry repeated, so [0, 1, 2, 3] -> [0, .5, 1, 1.5, 2, 2.5, 3, 3]. torch's
+    ``F.interpolate(align_corners=False)`` gives [0, .25, .75, ...] instead, which moves the
+    released FRRN weights' logits by up to 4. Slices, concat and reshape only: exports to ONNX with
+    dynamic H and W.
+    """
+    return _upsample2x_along(_upsample2x_along(x, x.dim() - 2), x.dim() - 1)
 
 
 class ConvBNReLU(nn.Sequential):

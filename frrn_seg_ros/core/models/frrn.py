@@ -2,7 +2,8 @@
 
 Two streams: the residual stream z (32 ch) stays at full resolution; the pooling stream y is
 max-pooled by 2 before each encoder stage and bilinearly upsampled by 2 before each decoder stage
-and before the final merge. FRRUs within a stage are chained (each takes the previous y').
+and before the final merge, with Theano's rule as in the authors' code (:func:`theano_upsample2x`).
+FRRUs within a stage are chained (each takes the previous y').
 Input: RGB in [0, 1], no mean/std. H and W must be multiples of ``size_divisor``.
 """
 
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .blocks import FRRU, RESIDUAL_CHANNELS, RU, ConvBNReLU, conv_bn
+from .blocks import FRRU, RESIDUAL_CHANNELS, RU, ConvBNReLU, conv_bn, theano_upsample2x
 
 # (number of FRRUs, channels, pooling factor k) per stage
 FRRN_A_ENCODER = ((3, 96, 2), (4, 192, 4), (2, 384, 8), (2, 384, 16))
@@ -123,9 +124,8 @@ class FRRN(nn.Module):
         for stage in self.encoder:
             y, z = self._run_stage(stage, F.max_pool2d(y, 2, 2), z)
         for stage in self.decoder:
-            y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
-            y, z = self._run_stage(stage, y, z)
-        y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+            y, z = self._run_stage(stage, theano_upsample2x(y), z)
+        y = theano_upsample2x(y)
         return self.classifier(self.output_units(torch.cat([y, z], dim=1)))
 
 

@@ -22,7 +22,7 @@ SKIP_CHANNELS = (64, 128, 256, 512)  # f1 @1/4, f2 @1/8, f3 @1/16, f4 @1/32
 
 
 class BasicBlock(nn.Module):
-    """torchvision's BasicBlock; :meth:`forward_pre_relu` returns the sum before the final ReLU."""
+    """torchvision's BasicBlock: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
         super().__init__()
@@ -37,12 +37,9 @@ class BasicBlock(nn.Module):
                 nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
             )
 
-    def forward_pre_relu(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + identity
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.forward_pre_relu(x))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + identity)
 
 
 def _layer(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
@@ -53,7 +50,11 @@ class ResNet18Backbone(nn.Module):
     """ResNet-18 feature extractor. ``forward(x [N,3,H,W]) -> (f1, f2, f3, f4)``.
 
     f1 [N,64,H/4,W/4], f2 [N,128,H/8,W/8], f3 [N,256,H/16,W/16], f4 [N,512,H/32,W/32] (sizes
-    rounded up), each the PRE-ReLU output of the last block of layer1..layer4.
+    rounded up), each the output of layer1..layer4, AFTER the last block's ReLU.
+
+    The authors' BasicBlock (Mayy1994/CSRNet csrnet_feat.py) returns ``relu, out`` and hands
+    ``out`` to the decoder, but its ``nn.ReLU(inplace=True)`` has already rectified ``out`` in
+    place: the released model was trained with these post-ReLU skips.
     """
 
     def __init__(self) -> None:
@@ -77,12 +78,8 @@ class ResNet18Backbone(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         skips = []
         for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
-            *first, last = layer
-            for block in first:
-                x = block(x)
-            pre = last.forward_pre_relu(x)
-            skips.append(pre)
-            x = torch.relu(pre)
+            x = layer(x)
+            skips.append(x)
         return tuple(skips)
 
 
