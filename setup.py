@@ -36,6 +36,7 @@ setup(
             "frrn_seg_replay_eval = frrn_seg_ros.tools.replay_eval:main",
             "frrn_seg_make_bag = frrn_seg_ros.tools.make_bag:main",
             "frrn_seg_export = frrn_seg_ros.tools.export:main",
+            "frrn_seg_import = frrn_seg_ros.tools.import_weights:main",
             "frrn_seg_train = training.cli:main",
             "frrn_seg_synth = training.synthetic:main",
         ],

@@ -172,6 +172,13 @@ class SegmentationEngine:
         return self._size_divisor
 
     @property
+    def input_downsample(self) -> int:
+        """Subsampling of frames when no input size is set: the checkpoint's ``input_downsample``
+        (the resolution its weights were trained at, e.g. 4 for FRRN A), else 1."""
+        value = self._meta.provenance.get("input_downsample", 1)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+
+    @property
     def checkpoint_sha256(self) -> str | None:
         return self._sha256
 
@@ -247,7 +254,8 @@ class SegmentationEngine:
         rgb = to_rgb(upload(arrays, self._device), encoding)
         timer.mark("convert")
         geometry = plan_geometry(
-            tuple(rgb.shape[-2:]), self._config.input_size, self._config.resize_mode, self._size_divisor
+            tuple(rgb.shape[-2:]), self._config.input_size, self._config.resize_mode, self._size_divisor,
+            self.input_downsample,
         )
         x = preprocess(rgb, geometry, self._scale, self._bias, self._config.channels_last)
         timer.mark("preprocess")

@@ -42,11 +42,18 @@ def plan_geometry(
     input_size: tuple[int, int] | None,
     resize_mode: str,
     size_divisor: int,
+    downsample: int = 1,
 ) -> Geometry:
-    """Geometry for a ``source`` frame; ``input_size=None`` keeps the frame's own size."""
+    """Geometry for a ``source`` frame.
+
+    ``input_size=None`` keeps the frame's own size divided by ``downsample`` (the subsampling
+    the weights were trained at, e.g. 4 for the authors' FRRN A: a 1024x2048 frame -> 256x512).
+    """
     height, width = source
     if input_size is None:
-        resized, offset, network = source, (0, 0), source
+        f = max(1, int(downsample))
+        network = (max(1, round(height / f)), max(1, round(width / f)))
+        resized, offset = network, (0, 0)
     elif resize_mode == "resize":
         resized, offset, network = tuple(input_size), (0, 0), tuple(input_size)
     elif resize_mode == "letterbox":
