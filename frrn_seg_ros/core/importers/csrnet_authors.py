@@ -142,8 +142,8 @@ def _read_state_dict(path: Path) -> tuple[dict[str, Any], str]:
                 layout += f", under {wrapper!r}"
                 break
     if not isinstance(payload, dict) or not payload:
-        raise WeightsImportError(f"{path}: expected a state dict (key -> tensor), "
-                                 f"found {type(payload).__name__}{' (empty)' if payload == {} else ''}")
+        found = "an empty dict" if isinstance(payload, dict) else f"a {type(payload).__name__}"
+        raise WeightsImportError(f"{path}: expected a state dict (key -> tensor), found {found}")
     if not all(isinstance(k, str) for k in payload):
         raise WeightsImportError(f"{path}: expected a state dict with string keys")
     if all(k.startswith(DATA_PARALLEL_PREFIX) for k in payload):
