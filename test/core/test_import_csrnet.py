@@ -106,20 +106,23 @@ def test_a_single_image_too(theirs, ours_from_plain) -> None:
     assert (found - expected).abs().max().item() <= 1e-4 * expected.abs().max().item()
 
 
-@pytest.mark.parametrize("layout", ["state_dict", "model", "module_prefix", "wrapped_and_prefixed"])
+# (wrapper key or None, DataParallel 'module.' prefix)
+LAYOUTS = [("state_dict", False), ("model", False), (None, True), ("state_dict", True)]
+
+
+@pytest.mark.parametrize(("wrapper", "prefixed"), LAYOUTS, ids=["state_dict", "model", "module", "both"])
 def test_wrapped_and_data_parallel_files_give_the_same_weights(
-    tmp_path, their_state, best_pth, layout
+    tmp_path, their_state, best_pth, wrapper, prefixed
 ) -> None:
-    state = their_state
-    if layout in ("module_prefix", "wrapped_and_prefixed"):
-        state = {f"module.{k}": v for k, v in state.items()}
-    payload = state if layout == "module_prefix" else {layout if layout != "wrapped_and_prefixed"
-                                                       else "state_dict": state, "epoch": 42}
+    state = {f"module.{k}": v for k, v in their_state.items()} if prefixed else their_state
+    payload = state if wrapper is None else {wrapper: state, "epoch": 42}
     imported = convert(_save(tmp_path, payload), "csrnet_heavy")
     reference = convert(best_pth, None).state_dict
     assert imported.state_dict.keys() == reference.keys()
     assert all(torch.equal(imported.state_dict[k], reference[k]) for k in reference)
-    assert ("'module.'" in imported.provenance["source_layout"]) == ("prefix" in layout)
+    layout = imported.provenance["source_layout"]
+    assert ("'module.'" in layout) == prefixed
+    assert (f"under {wrapper!r}" in layout) == (wrapper is not None)
 
 
 def test_every_key_is_mapped_and_values_land_where_they_belong(best_pth, their_state) -> None:
