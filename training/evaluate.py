@@ -143,9 +143,11 @@ def default_downsample(architecture: str, provenance: dict | None = None) -> tup
     Cityscapes paper recipe (FRRN A 4, FRRN B 2, CSRNet 1), else 1."""
     from .config import ConfigError, load_recipe
 
-    stored = (provenance or {}).get("input_downsample")
+    provenance = provenance or {}
+    stored = provenance.get("input_downsample")
     if stored is not None:
-        return int(stored), f"the checkpoint's training recipe ({(provenance or {}).get('recipe', '?')})"
+        origin = provenance.get("recipe") or provenance.get("source_file", "?")
+        return int(stored), f"the checkpoint's provenance ({origin})"
     recipe = f"{architecture}_cityscapes"
     try:
         return int(load_recipe(recipe)["data"]["downsample"]), f"the {recipe} recipe"
