@@ -175,6 +175,23 @@ def test_import_weights_gives_a_node_checkpoint_with_their_logits(tmp_path, best
     assert (found - expected).abs().max().item() <= 1e-4 * expected.abs().max().item()
 
 
+def test_command_line_writes_the_checkpoint_or_one_line_and_exit_2(tmp_path, best_pth, capsys) -> None:
+    from frrn_seg_ros.tools.import_weights import main as import_main
+
+    out = tmp_path / "csrnet_heavy.safetensors"
+    argv = ["--format", "csrnet-authors", "--input", str(best_pth), "--output", str(out)]
+    assert import_main(argv) == 0
+    assert "csrnet_heavy" in capsys.readouterr().out
+    assert load_model(out)[1].provenance["source_format"] == "csrnet-authors"
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(best_pth.read_bytes()[:1000])
+    bad_out = tmp_path / "bad.safetensors"
+    assert import_main(["--format", "csrnet-authors", "--input", str(cut), "--output", str(bad_out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "truncated or corrupt" in err and str(cut) in err
+    assert not bad_out.exists()
+
+
 def test_spfm_pooling_grids_equal_their_formula_for_every_small_feature_map() -> None:
     # util2.py SpatialPyramidPooling: grid (g, max(1, round(ar * g))), ar = w / h, grids 8, 4, 2.
     for h in range(1, 41):
