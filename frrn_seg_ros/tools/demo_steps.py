@@ -81,10 +81,15 @@ def data_key(cfg: DemoConfig) -> str:
 
 
 def model_key(cfg: DemoConfig) -> str:
+    from frrn_seg_ros.core import models
     from training.config import resolve_recipe_path
 
     recipe = resolve_recipe_path(cfg.recipe)
-    return _digest(data_key(cfg), recipe.read_text(), cfg.overrides, cfg.iters, cfg.batch, cfg.crop, cfg.seed)
+    # the model code too: a cached model trained by another version of the network is not reused
+    network = sorted(_source_digest(f) for f in Path(models.__file__).parent.glob("*.py"))
+    return _digest(
+        data_key(cfg), recipe.read_text(), cfg.overrides, cfg.iters, cfg.batch, cfg.crop, cfg.seed, network
+    )
 
 
 @contextlib.contextmanager
