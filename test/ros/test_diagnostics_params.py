@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.ros
 
 
 def test_diagnostics_report_cameras_and_model(ros, engine):
+    started = time.monotonic()
     seg = ros.segmentation_node(engine, cameras=["front"], **{"diagnostics.period_s": 0.2})
     tester = ros.node()
     ns = seg.get_namespace()
@@ -66,7 +68,7 @@ def test_diagnostics_report_cameras_and_model(ros, engine):
     ):
         assert key in cam, key
     assert cam["resolution"] == "96x64" and cam["bad_input"] == "0"
-    assert 0.0 < float(cam["inference_ms"]) < 60_000
+    assert 0.0 < float(cam["inference_ms"]) <= (time.monotonic() - started) * 1e3  # ms, within this test
     # stamps are seconds 1..3 since the epoch: "latency" is now - stamp, i.e. huge -> ERROR level
     assert float(cam["latency_p50_ms"]) > 1e9
     assert by_name[f"{name}: camera front"].level == DiagnosticStatus.ERROR

@@ -74,8 +74,19 @@ def test_qos_matrix_with_node_defaults(ros, engine, camera, viewer):
     assert publish_until(pub, _frame(5), labels)
 
 
+def _segment_s(engine) -> float:
+    """Seconds one engine call on a test-size frame takes on this machine, now."""
+    from frrn_seg_ros.core.engine import Frame, OutputRequest
+
+    frame = Frame(image_array("rgb8"), "rgb8")
+    t0 = time.perf_counter()
+    engine.segment([frame], OutputRequest())
+    return time.perf_counter() - t0
+
+
 def test_latency_stays_bounded_when_camera_outpaces_model(ros, engine):
-    """100 Hz in, a slower model: outputs keep coming and the overwritten frames are counted."""
+    """A camera at 4x the model's rate (at most 100 Hz): outputs keep coming, overwrites are counted."""
+    frame_period = min(0.01, min(_segment_s(engine) for _ in range(3)) / 4)  # outpaces it on any CPU
     seg = ros.segmentation_node(engine)
     tester = ros.node()
     ns = seg.get_namespace()
@@ -90,17 +101,17 @@ def test_latency_stays_bounded_when_camera_outpaces_model(ros, engine):
 
     tester.create_subscription(Image, f"{ns}/camera/segmentation/labels", on_labels, 10)
     template = array_to_image(image_array("rgb8"), "rgb8")
-    deadline = time.monotonic() + 4.0
-    while time.monotonic() < deadline:
+    sent, deadline = 0, time.monotonic() + 60.0  # counts decide; the deadline only for a broken node
+    while (sent < 200 or len(ages) < 5) and time.monotonic() < deadline:
         template.header.stamp = tester.get_clock().now().to_msg()
         pub.publish(template)
-        time.sleep(0.01)
-    wait_for(lambda: len(ages) >= 3, timeout=5.0)
+        sent += 1
+        time.sleep(frame_period)
     snap = seg.pipeline.stats["camera"].snapshot()
     assert len(ages) >= 3
     assert snap.dropped_overwritten > snap.processed  # the mailbox dropped, no queue grew
     # The latency bound itself is checked across processes (test_process.py): in one interpreter
-    # the test's own 100 Hz publisher competes with the node for the GIL.
+    # the test's own fast publisher competes with the node for the GIL.
 
 
 def test_failed_configure_is_fixed_by_setting_the_parameter(ros, tmp_path):

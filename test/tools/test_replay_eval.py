@@ -252,5 +252,6 @@ def test_node_mode_processes_every_frame(tiny_bag, tiny_checkpoint, expected_sam
     assert rec["frames"] == {"total": 3, "processed": 3, "dropped": 0, "with_ground_truth": 3}
     assert rec["metrics"]["miou"] == pytest.approx(miou, abs=1e-9)
     stamp_to_log = rec["latency_ms"]["recorded_stamp_to_log"]
-    assert stamp_to_log["count"] == 3 and 0 < stamp_to_log["min"] < 60_000
+    # in ms, and inside the node run that recorded it (not a wall-clock threshold: the run's own time)
+    assert stamp_to_log["count"] == 3 and 0 < stamp_to_log["min"] <= report["wall_s"] * 1e3
     assert rec["source"]["image_topic"] == "/camera/image" and rec["plots"]
