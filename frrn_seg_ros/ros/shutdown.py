@@ -1,0 +1,64 @@
+"""Ctrl-C / SIGTERM for the node processes: stop at any moment, within about a second, exit 0.
+
+The console entry points install :func:`install_handlers` before anything slow (imports,
+``rclpy.init``, the model build). The first SIGINT or SIGTERM sets :data:`STOP`; while the
+process is still starting it also raises :class:`Interrupted` in the main thread (start-up has
+nothing that must be finished). Once the node spins, the main loop polls :data:`STOP` instead, so
+the teardown runs normally. Every further signal is ignored: a second Ctrl-C (or ``ros2 launch``
+forwarding its own SIGINT) can never interrupt the teardown.
+
+Work running on a node's torch thread (a warm-up pass, a large frame) cannot be interrupted;
+the teardown waits at most :func:`grace_s` for it and the process then ends with ``os._exit``
+(a thread still inside PyTorch while the interpreter finalises can abort the process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+
+STOP = threading.Event()
+GRACE_S = 0.8  # longest wait for the torch thread once a stop was requested
+_raise_on_signal = False
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread when a stop signal arrives during start-up."""
+
+
+def _on_signal(signum, _frame) -> None:
+    first = not STOP.is_set()
+    STOP.set()
+    if first and _raise_on_signal:
+        raise Interrupted(signal.Signals(signum).name)
+
+
+def install_handlers() -> None:
+    """Handle SIGINT and SIGTERM as described in the module docstring (start-up mode)."""
+    global _raise_on_signal
+    _raise_on_signal = True
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+
+def started() -> None:
+    """Leave start-up mode: from now on a signal only sets :data:`STOP`."""
+    global _raise_on_signal
+    _raise_on_signal = False
+
+
+def grace_s(default: float) -> float:
+    """How long a teardown may wait for a worker: ``default``, or :data:`GRACE_S` once stopping."""
+    return min(default, GRACE_S) if STOP.is_set() else default
+
+
+def exit_now_if_threads_busy(code: int, thread_name: str) -> None:
+    """``os._exit(code)`` (after flushing) when a thread named ``thread_name`` is still running."""
+    if any(t.name == thread_name and t.is_alive() for t in threading.enumerate()):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
