@@ -8,12 +8,17 @@ precision, params_file, use_sim_time, rviz, rviz_config, fastdds_profile, namesp
 node_name. Model, checkpoint, cameras, device and precision left empty keep the params file's
 values. rviz:=true shows input, colour and overlay panels for every camera.
 Every ROS process started here gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST unless
-it is set, the Fast DDS large-image profile (fastdds_profile:='' keeps your own), and glibc
-malloc settings that keep multi-MB image buffers on the heap (MALLOC_MMAP_THRESHOLD_ /
-MALLOC_TRIM_THRESHOLD_, set for the node process only).
+it is set, the Fast DDS large-image profile (fastdds_profile:=none keeps your own
+FASTDDS_DEFAULT_PROFILES_FILE), and glibc malloc settings that keep multi-MB image buffers on
+the heap (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_, set for the node process only).
+An argument typed as '' or "" (quotes reaching launch) counts as empty.
+
+rviz:=true checks that rviz2 is installed before anything starts; the generated RViz config is
+removed when the launch ends. When the node exits (a bad parameter: exit code 2), the launch
+shuts down too, so RViz is never left behind.
 
 launch / launch_ros are imported inside generate_launch_description only, so this file can be
-loaded (and checked) where they are not installed.
+loaded (and its pure functions tested) where they are not installed.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ ARGUMENTS = {
     "use_sim_time": ("false", "use /clock"),
     "rviz": ("false", "start RViz2: input, colour, overlay of every camera (turns on publish.overlay)"),
     "rviz_config": ("", "your own RViz2 config (default: config/segment.rviz, one panel set per camera)"),
-    "fastdds_profile": (None, "Fast DDS XML profile (default: the shipped large-image one); '' = keep env"),
+    "fastdds_profile": (None, "Fast DDS XML profile (default: the shipped large-image one); none = keep env"),
     "namespace": ("", "namespace of the node and its topics"),
     "lifecycle": ("false", "start segment_lifecycle_node (configure/activate it yourself)"),
     "node_name": ("segmentation", "node name"),
@@ -51,8 +56,14 @@ def _share_dir() -> str:
 
 def generate_launch_description():
     from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-    from launch.conditions import IfCondition
+    from launch.actions import (
+        DeclareLaunchArgument,
+        OpaqueFunction,
+        RegisterEventHandler,
+        SetEnvironmentVariable,
+        Shutdown,
+    )
+    from launch.event_handlers import OnShutdown
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import LifecycleNode, Node
 
@@ -70,19 +81,25 @@ def generate_launch_description():
         actions.append(SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"))
 
     def setup(context):
-        get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-        profile = get("fastdds_profile")
+        get = lambda name: clean_argument(LaunchConfiguration(name).perform(context))  # noqa: E731
+        show = is_true(get("rviz"))
+        problem = rviz_problem(show)
+        if problem:  # before any process starts: nothing is left running
+            raise RuntimeError(problem)
+        profile = fastdds_profile(get("fastdds_profile"))
         env_actions = [SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile)] if profile else []
         params_file = get("params_file")
         overrides, remaps = node_overrides(get, params_file)
-        show = get("rviz").lower() in ("true", "1")
         if show:  # the overlay panel needs it; computed only while RViz subscribes
             overrides["publish.overlay"] = True
         rviz_config = get("rviz_config")
+        cleanup = []
         if show and not rviz_config:
             cameras = overrides.get("cameras") or _cameras_in(params_file)
             template = os.path.join(config, "segment.rviz")
             rviz_config = write_rviz_config(template, cameras, get("camera_topic"))
+            remove = lambda *_: remove_file(rviz_config)  # noqa: E731
+            cleanup.append(RegisterEventHandler(OnShutdown(on_shutdown=remove)))
         common = dict(
             package=PACKAGE,
             name=get("node_name"),
@@ -92,26 +109,72 @@ def generate_launch_description():
             output="screen",
             additional_env=dict(MALLOC_ENV),
             emulate_tty=True,
+            on_exit=Shutdown(reason="segment node exited"),
         )
-        lifecycle = get("lifecycle").lower() in ("true", "1")
+        lifecycle = is_true(get("lifecycle"))
         node = (
             LifecycleNode(executable="segment_lifecycle_node", **common)
             if lifecycle
             else Node(executable="segment_node", **common)
         )
-        rviz = Node(
-            package="rviz2",
-            executable="rviz2",
-            name="rviz2",
-            namespace=get("namespace"),
-            arguments=["-d", rviz_config] if show else [],
-            condition=IfCondition(LaunchConfiguration("rviz")),
-            output="screen",
-        )
-        return [*env_actions, node, rviz]
+        rviz = []
+        if show:
+            rviz.append(
+                Node(
+                    package="rviz2",
+                    executable="rviz2",
+                    name="rviz2",
+                    namespace=get("namespace"),
+                    arguments=["-d", rviz_config],
+                    output="screen",
+                )
+            )
+        return [*cleanup, *env_actions, node, *rviz]
 
     actions.append(OpaqueFunction(function=setup))
     return LaunchDescription(actions)
+
+
+def clean_argument(value: str) -> str:
+    """A launch argument as typed: ``''`` or ``""`` (shell quotes that reached launch) -> ``''``."""
+    value = value.strip()
+    return "" if value in ("''", '""') else value
+
+
+def is_true(value: str) -> bool:
+    return value.strip().lower() in ("true", "1", "yes", "on")
+
+
+def fastdds_profile(value: str) -> str | None:
+    """The profile file to set, or None to keep the environment's (``none`` / ``env`` / empty)."""
+    return None if value.lower() in ("", "none", "env", "keep") else value
+
+
+def rviz_problem(show: bool, find=None) -> str | None:
+    """Why ``rviz:=true`` cannot start RViz (rviz2 not installed), checked before anything starts.
+
+    ``find(package) -> prefix`` defaults to ament_index's ``get_package_prefix``.
+    """
+    if not show:
+        return None
+    if find is None:
+        from ament_index_python.packages import get_package_prefix as find
+    try:
+        find("rviz2")
+    except Exception:
+        return (
+            "rviz:=true but package 'rviz2' is not installed (apt install ros-$ROS_DISTRO-rviz2), "
+            "or launch without rviz:=true; nothing was started"
+        )
+    return None
+
+
+def remove_file(path: str) -> None:
+    """Delete ``path`` if it is there (the generated RViz config, at shutdown)."""
+    import contextlib
+
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
 
 
 def node_overrides(get, params_file: str) -> tuple[dict, list[tuple[str, str]]]:
@@ -167,6 +230,7 @@ def rviz_displays(template: dict, cameras: list[str], camera_topic: str = "") ->
 
 def write_rviz_config(template_path: str, cameras: list[str], camera_topic: str) -> str:
     """Write :func:`rviz_displays` of ``template_path`` to a temporary file; return its path."""
+    import atexit
     import tempfile
 
     import yaml
@@ -176,6 +240,7 @@ def write_rviz_config(template_path: str, cameras: list[str], camera_topic: str)
     handle, path = tempfile.mkstemp(prefix="frrn_seg_", suffix=".rviz")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         yaml.safe_dump(config, stream, sort_keys=False)
+    atexit.register(remove_file, path)  # also when the launch ends without an OnShutdown event
     return path
 
 
