@@ -65,9 +65,11 @@ def param_override_problem(rule: str) -> str | None:
             f"-p \"{name}:=''\" (quotes included)"
         )
     try:
-        yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
     except yaml.YAMLError:
         return f"parameter '{name}': value {value!r} is not valid YAML"
+    if parsed == []:  # rcl cannot type it: ignored, or 'not initialized'
+        return f"parameter '{name}' is an empty list ({name}:=[]): ROS cannot pass one; give an item"
     return None
 
 

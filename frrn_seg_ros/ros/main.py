@@ -73,6 +73,8 @@ def _run(lifecycle: bool, args: list[str] | None) -> int:
                 executor.spin_once(timeout_sec=SPIN_PERIOD_S)
         except ExternalShutdownException:
             pass
+        if shutdown.STOP.is_set():
+            node.get_logger().info("stop signal: shutting down")
         return 0
     finally:
         shutdown.started()  # no signal may interrupt the teardown

@@ -8,7 +8,7 @@ the teardown runs normally. Every further signal is ignored: a second Ctrl-C (or
 forwarding its own SIGINT) can never interrupt the teardown.
 
 Work running on a node's torch thread (a warm-up pass, a large frame) cannot be interrupted;
-the teardown waits at most :func:`grace_s` for it and the process then ends with ``os._exit``
+the teardown waits at most :data:`GRACE_S` in all for it and the process then ends with ``os._exit``
 (a thread still inside PyTorch while the interpreter finalises can abort the process).
 """
 
@@ -19,10 +19,12 @@ import os
 import signal
 import sys
 import threading
+import time
 
 STOP = threading.Event()
-GRACE_S = 0.8  # longest wait for the torch thread once a stop was requested
+GRACE_S = 0.6  # longest wait, in all, for the workers once a stop was requested
 _raise_on_signal = False
+_stop_at = 0.0
 
 
 class Interrupted(BaseException):
@@ -30,7 +32,10 @@ class Interrupted(BaseException):
 
 
 def _on_signal(signum, _frame) -> None:
+    global _stop_at
     first = not STOP.is_set()
+    if first:
+        _stop_at = time.monotonic()
     STOP.set()
     if first and _raise_on_signal:
         raise Interrupted(signal.Signals(signum).name)
@@ -51,8 +56,11 @@ def started() -> None:
 
 
 def grace_s(default: float) -> float:
-    """How long a teardown may wait for a worker: ``default``, or :data:`GRACE_S` once stopping."""
-    return min(default, GRACE_S) if STOP.is_set() else default
+    """How long a teardown may wait for a worker: ``default``, or once stopping what is left of
+    :data:`GRACE_S` counted from the first signal (every wait of the teardown shares it)."""
+    if not STOP.is_set():
+        return default
+    return min(default, max(0.0, _stop_at + GRACE_S - time.monotonic()))
 
 
 def exit_now_if_threads_busy(code: int, thread_name: str) -> None:
