@@ -81,58 +81,67 @@ def generate_launch_description():
         actions.append(SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"))
 
     def setup(context):
-        get = lambda name: clean_argument(LaunchConfiguration(name).perform(context))  # noqa: E731
-        show = is_true(get("rviz"))
-        problem = rviz_problem(show)
-        if problem:  # before any process starts: nothing is left running
-            raise RuntimeError(problem)
-        profile = fastdds_profile(get("fastdds_profile"))
-        env_actions = [SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile)] if profile else []
-        params_file = get("params_file")
-        overrides, remaps = node_overrides(get, params_file)
-        if show:  # the overlay panel needs it; computed only while RViz subscribes
-            overrides["publish.overlay"] = True
-        rviz_config = get("rviz_config")
-        cleanup = []
-        if show and not rviz_config:
-            cameras = overrides.get("cameras") or _cameras_in(params_file)
-            template = os.path.join(config, "segment.rviz")
-            rviz_config = write_rviz_config(template, cameras, get("camera_topic"))
-            remove = lambda *_: remove_file(rviz_config)  # noqa: E731
-            cleanup.append(RegisterEventHandler(OnShutdown(on_shutdown=remove)))
-        common = dict(
-            package=PACKAGE,
-            name=get("node_name"),
-            namespace=get("namespace"),
-            parameters=[params_file, overrides],
-            remappings=remaps,
-            output="screen",
-            additional_env=dict(MALLOC_ENV),
-            emulate_tty=True,
-            on_exit=Shutdown(reason="segment node exited"),
-        )
-        lifecycle = is_true(get("lifecycle"))
-        node = (
-            LifecycleNode(executable="segment_lifecycle_node", **common)
-            if lifecycle
-            else Node(executable="segment_node", **common)
-        )
-        rviz = []
-        if show:
-            rviz.append(
-                Node(
-                    package="rviz2",
-                    executable="rviz2",
-                    name="rviz2",
-                    namespace=get("namespace"),
-                    arguments=["-d", rviz_config],
-                    output="screen",
-                )
-            )
-        return [*cleanup, *env_actions, node, *rviz]
+        get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+        actions = []
+        for kind, spec in launch_plan(get, config):
+            if kind == "remove_at_shutdown":
+                remove = lambda *_, path=spec["path"]: remove_file(path)  # noqa: E731
+                actions.append(RegisterEventHandler(OnShutdown(on_shutdown=remove)))
+            elif kind == "env":
+                actions.append(SetEnvironmentVariable(spec["name"], spec["value"]))
+            elif kind == "node":
+                node_cls = LifecycleNode if spec["executable"] == "segment_lifecycle_node" else Node
+                on_exit = Shutdown(reason="segment node exited")  # RViz must not outlive it
+                actions.append(node_cls(**spec, output="screen", emulate_tty=True, on_exit=on_exit))
+            else:  # rviz
+                actions.append(Node(**spec, output="screen"))
+        return actions
 
     actions.append(OpaqueFunction(function=setup))
     return LaunchDescription(actions)
+
+
+def launch_plan(get, config_dir: str, find=None) -> list[tuple[str, dict]]:
+    """What to launch, in order, from the arguments (``get(name) -> str``): pure, so testable.
+
+    ``("remove_at_shutdown", {path})`` for a generated RViz config, ``("env", {name, value})``,
+    ``("node", Node kwargs)``, ``("rviz", Node kwargs)``. With ``rviz:=true`` and no rviz2
+    (``find`` as in :func:`rviz_problem`) it raises RuntimeError and nothing is launched.
+    """
+    arg = lambda name: clean_argument(get(name))  # noqa: E731
+    show = is_true(arg("rviz"))
+    problem = rviz_problem(show, find)
+    if problem:  # before any process starts: nothing is left running
+        raise RuntimeError(problem)
+    plan: list[tuple[str, dict]] = []
+    params_file = arg("params_file")
+    overrides, remaps = node_overrides(arg, params_file)
+    if show:  # the overlay panel needs it; computed only while RViz subscribes
+        overrides["publish.overlay"] = True
+    rviz_config = arg("rviz_config")
+    if show and not rviz_config:
+        cameras = overrides.get("cameras") or _cameras_in(params_file)
+        template = os.path.join(config_dir, "segment.rviz")
+        rviz_config = write_rviz_config(template, cameras, arg("camera_topic"))
+        plan.append(("remove_at_shutdown", {"path": rviz_config}))
+    profile = fastdds_profile(arg("fastdds_profile"))
+    if profile:
+        plan.append(("env", {"name": "FASTDDS_DEFAULT_PROFILES_FILE", "value": profile}))
+    lifecycle = is_true(arg("lifecycle"))
+    node = {
+        "package": PACKAGE,
+        "executable": "segment_lifecycle_node" if lifecycle else "segment_node",
+        "name": arg("node_name"),
+        "namespace": arg("namespace"),
+        "parameters": [params_file, overrides],
+        "remappings": remaps,
+        "additional_env": dict(MALLOC_ENV),
+    }
+    plan.append(("node", node))
+    if show:
+        rviz = {"package": "rviz2", "executable": "rviz2", "name": "rviz2", "namespace": arg("namespace")}
+        plan.append(("rviz", {**rviz, "arguments": ["-d", rviz_config]}))
+    return plan
 
 
 def clean_argument(value: str) -> str:
