@@ -54,7 +54,14 @@ _SPEC: list[tuple[str, str, Any, str, Any, bool]] = [
     ),
     ("model.input_width", "input_width", 0, "network input width (0 = native resolution)", (0, 8192), True),
     ("model.resize_mode", "resize_mode", "resize", "resize | letterbox", ("resize", "letterbox"), True),
-    ("model.warmup_iters", "warmup_iters", 2, "warm-up forward passes at start", (0, 100), True),
+    (
+        "model.warmup_iters",
+        "warmup_iters",
+        2,
+        "warm-up passes, after the topics exist, at the input size (or the first frame's)",
+        (0, 100),
+        True,
+    ),
     ("model.channels_last", "channels_last", True, "channels_last memory format", None, True),
     (
         "model.backend",

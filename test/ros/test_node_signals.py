@@ -47,6 +47,25 @@ def test_sigint_during_startup_model_build_exits_0():
     assert elapsed < EXIT_BOUND_S
 
 
+def test_sigterm_during_lifecycle_configure_exits_0(ros):
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    ns = "/" + unique("sig_lc")
+    node = NodeProcess(node_command(ns, "model.architecture:=frrn_b", lifecycle=True))
+    try:
+        client = ros.node().create_client(ChangeState, f"{ns}/segmentation/change_state")
+        assert client.wait_for_service(timeout_sec=120.0), node.output
+        client.call_async(ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE)))
+        assert node.wait_line("RANDOM WEIGHTS"), node.output  # the model build has begun
+        code, elapsed = node.signal_and_wait(signal.SIGTERM)
+    finally:
+        node.kill()
+    assert_clean_exit(code, node.output)
+    _report("SIGTERM during a lifecycle configure (model build)", elapsed)
+    assert elapsed < EXIT_BOUND_S
+
+
 def test_sigint_during_warmup_exits_0_and_topics_came_first(ros):
     ns = "/" + unique("sig_warm")
     params = ("model.input_height:=512", "model.input_width:=1024", "model.warmup_iters:=100")
