@@ -1,9 +1,10 @@
 """SIGINT / SIGTERM sent to the real node process at the awkward moments (issue 11, items 1-2, 11).
 
 Each test waits for its moment on a condition (a log line, a diagnostics value, an output
-frame), sends the signal, and asserts exit code 0 with no traceback. The time from the signal
-to the exit is printed (run with -s); it is asserted only against a generous bound, because a
-busy 2-core machine can delay any process: the figures are in the issue 11 report.
+frame), sends the signal, and asserts exit code 0 with no traceback, within the issue's 2 s
+from the (first) signal to the exit. The times are printed (run with -s). Measured on the
+shared 2-core VM at load average 12-15 with two extra CPU spinners: 0.79-1.28 s; the
+teardown's waits share one 0.6 s grace period (frrn_seg_ros.ros.shutdown).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sensor_msgs.msg import Image
 from frrn_seg_ros.ros.conversions import array_to_image
 
 pytestmark = pytest.mark.ros
-EXIT_BOUND_S = 10.0  # the design target is 2 s (see the module docstring)
+EXIT_BOUND_S = 2.0  # issue 11: "exits within 2 s"
 
 
 def _model_values(collector: Collector, node_name: str) -> dict[str, str]:
