@@ -31,6 +31,8 @@ def _spin(lifecycle: bool, args: list[str] | None) -> int:
     from .torch_thread import THREAD_NAME
 
     shutdown.exit_now_if_threads_busy(code, THREAD_NAME)
+    if shutdown.STOP.is_set():  # everything is closed: skip the interpreter's slow finalisation
+        shutdown.exit_now(code)
     return code
 
 

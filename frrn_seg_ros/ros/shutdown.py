@@ -63,10 +63,16 @@ def grace_s(default: float) -> float:
     return min(default, max(0.0, _stop_at + GRACE_S - time.monotonic()))
 
 
+def exit_now(code: int) -> None:
+    """Flush stdout/stderr and end the process with ``code`` at once (no interpreter finalisation,
+    which with PyTorch loaded can take a second on a busy machine)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def exit_now_if_threads_busy(code: int, thread_name: str) -> None:
-    """``os._exit(code)`` (after flushing) when a thread named ``thread_name`` is still running."""
+    """:func:`exit_now` when a thread named ``thread_name`` is still running."""
     if any(t.name == thread_name and t.is_alive() for t in threading.enumerate()):
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+        exit_now(code)
