@@ -25,6 +25,7 @@ setup() {
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt torch==2.13.0
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt
   "$PY" -m pip install -q --disable-pip-version-check --no-deps -e .
+  "$PY" -m frrn_seg_ros.tools.ament_layout "$VENV" >/dev/null  # ros2 launch finds the pip install
   rm -f "$VENV"/.frrn-setup-*
   touch "$stamp"
 }

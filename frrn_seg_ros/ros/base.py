@@ -3,6 +3,10 @@ class metadata, the ``~/enable`` service and run-time parameter updates."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import stat
+
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from std_srvs.srv import SetBool
@@ -10,8 +14,9 @@ from std_srvs.srv import SetBool
 from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine, resolve_device, resolve_precision
 
 from . import diagnostics as diag
+from .command_line import rcl_error_line
 from .label_info import classes_payload, publish_class_metadata
-from .parameters import SPEC, NodeParams, ParameterError, is_read_only, with_changes
+from .parameters import SPEC, NodeParams, ParameterError, is_read_only, unknown_parameters, with_changes
 from .pipeline import SegmentationPipeline
 from .torch_thread import TorchThread
 
@@ -33,7 +38,7 @@ def engine_config(params: NodeParams) -> EngineConfig:
     try:
         config.validate()
         resolve_precision(config.precision, resolve_device(config.device))
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: torch.device('cuda:<huge>')
         names = {
             "device": "device",
             "precision": "precision",
@@ -49,10 +54,44 @@ def engine_config(params: NodeParams) -> EngineConfig:
     return config
 
 
+def check_checkpoint_path(path: str) -> None:
+    """ParameterError for a ``model.checkpoint`` that is missing or not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ParameterError("model.checkpoint", f"checkpoint not found: {path}") from None
+    except OSError as exc:
+        raise ParameterError("model.checkpoint", f"cannot read {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise ParameterError("model.checkpoint", f"{path} is a directory; name the checkpoint file in it")
+    if not stat.S_ISREG(mode):
+        raise ParameterError("model.checkpoint", f"{path} exists but is not a regular file")
+
+
+def check_camera_topics(node, cameras: list[str]) -> None:
+    """ParameterError naming ``cameras`` when one of them does not make valid ROS topic names."""
+    from rclpy.expand_topic_name import expand_topic_name
+    from rclpy.validate_full_topic_name import validate_full_topic_name
+
+    for cam in cameras:
+        topic = f"{cam}/segmentation/confidence"  # the longest name the node creates
+        try:
+            validate_full_topic_name(expand_topic_name(topic, node.get_name(), node.get_namespace()))
+        except Exception as exc:
+            reason = rcl_error_line(exc).replace("Invalid topic name: ", "")
+            raise ParameterError(
+                "cameras", f"{cam!r} does not give a valid ROS topic name: {reason}"
+            ) from None
+
+
 def build_engine(params: NodeParams, logger) -> SegmentationEngine:
-    """Load ``model.checkpoint`` (CheckpointError if missing/corrupt) or build random weights."""
-    config = engine_config(params)
+    """Load ``model.checkpoint`` (CheckpointError if corrupt) or build random weights.
+
+    The engine does not warm up here: the pipeline does, after the topics exist (see pipeline).
+    """
+    config = dataclasses.replace(engine_config(params), warmup_iters=0)
     if params.checkpoint:
+        check_checkpoint_path(params.checkpoint)
         return SegmentationEngine.from_file(params.checkpoint, config, params.backend)
     logger.warning(
         f"model.checkpoint is empty: running {params.architecture} with RANDOM WEIGHTS; "
@@ -72,6 +111,9 @@ class SegmentationMixin:
     pipeline: SegmentationPipeline | None = None
 
     def _init_state(self) -> None:
+        """Call once from ``__init__``: the one on-set-parameters callback lives as long as the node."""
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.invalid_parameters: dict[str, str] = {}  # see parameters.declare_and_read
         self._enabled = True
         self._active = False
         self._aux: list = []  # label pubs, diagnostics pub/timer, service
@@ -81,6 +123,12 @@ class SegmentationMixin:
     def _setup(self, params: NodeParams, engine=None) -> None:
         """Build (or adopt) the engine and create every entity; processing stays off."""
         self.params = params
+        check_camera_topics(self, params.cameras)
+        unknown = unknown_parameters(self)
+        if unknown:
+            self.get_logger().warning(
+                f"ignoring unknown parameter(s) {', '.join(unknown)} (misspelt? see config/segment.yaml)"
+            )
         self._torch = TorchThread()  # builds the engine and runs inference: one OpenMP team
         logger = self.get_logger()
         self.engine = engine if engine is not None else self._torch.call(build_engine, params, logger)
@@ -101,10 +149,9 @@ class SegmentationMixin:
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._aux.append(self.create_timer(params.diag_period_s, self._publish_diagnostics, clock=steady))
         self._aux.append(self.create_service(SetBool, "~/enable", self._on_enable))
-        self._param_cb = self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f"{meta.architecture} on {eng.device} ({eng.precision}) for cameras {params.cameras}: "
-            f"load {eng.load_time_s:.2f} s, warm-up {eng.warmup_time_s:.2f} s"
+            f"load {eng.load_time_s:.2f} s; topics ready, warm-up {self.pipeline.warmup['state']}"
         )
 
     def _teardown(self) -> None:
@@ -115,9 +162,6 @@ class SegmentationMixin:
         if self._torch is not None:
             self._torch.close()
             self._torch = None
-        if getattr(self, "_param_cb", None) is not None:
-            self.remove_on_set_parameters_callback(self._param_cb)
-            self._param_cb = None
         for entity in self._aux:
             for destroy in (self.destroy_publisher, self.destroy_timer, self.destroy_service):
                 try:
@@ -142,6 +186,13 @@ class SegmentationMixin:
         return response
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
+        """While configured: validate run-time changes, refuse model-defining ones. Unconfigured
+        (lifecycle): accept (descriptors check type and range; configure validates the rest) and
+        forget the start-up error of each parameter set."""
+        if self.pipeline is None:
+            for p in parameters:
+                self.invalid_parameters.pop(p.name, None)
+            return SetParametersResult(successful=True)
         changes = {p.name: p.value for p in parameters if p.name in SPEC}
         fixed = sorted(name for name in changes if is_read_only(name))
         if fixed:  # only reached by the lifecycle node, which declares them writable
@@ -158,6 +209,9 @@ class SegmentationMixin:
     def model_info(self, engine=None) -> dict[str, str]:
         """The model status values of ``engine`` (default: this node's)."""
         eng, p = engine or self.engine, self.params
+        warmup = (
+            self.pipeline.warmup if self.pipeline is not None else {"state": "off", "time_s": 0.0, "size": ""}
+        )
         info = {
             "architecture": eng.meta.architecture,
             "checkpoint": p.checkpoint or "(none: random weights)",
@@ -165,7 +219,9 @@ class SegmentationMixin:
             "device": str(eng.device),
             "precision": str(eng.precision),
             "load_time_s": f"{eng.load_time_s:.3f}",
-            "warmup_time_s": f"{eng.warmup_time_s:.3f}",
+            "warmup": warmup["state"],
+            "warmup_size": warmup["size"],
+            "warmup_time_s": f"{warmup['time_s']:.3f}",
             "random_weights": str(bool(eng.random_weights)).lower(),
             "enabled": str(self._enabled and self._active).lower(),
         }

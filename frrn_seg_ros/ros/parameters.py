@@ -7,6 +7,7 @@ same way). Any invalid value raises :class:`ParameterError` naming the one field
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -53,7 +54,14 @@ _SPEC: list[tuple[str, str, Any, str, Any, bool]] = [
     ),
     ("model.input_width", "input_width", 0, "network input width (0 = native resolution)", (0, 8192), True),
     ("model.resize_mode", "resize_mode", "resize", "resize | letterbox", ("resize", "letterbox"), True),
-    ("model.warmup_iters", "warmup_iters", 2, "warm-up forward passes at start", (0, 100), True),
+    (
+        "model.warmup_iters",
+        "warmup_iters",
+        2,
+        "warm-up passes, after the topics exist, at the input size (or the first frame's)",
+        (0, 100),
+        True,
+    ),
     ("model.channels_last", "channels_last", True, "channels_last memory format", None, True),
     (
         "model.backend",
@@ -220,13 +228,23 @@ class NodeParams:
             numeric = isinstance(rng, tuple) and len(rng) == 2 and not isinstance(rng[0], str)
             if numeric and not rng[0] <= value <= rng[1]:
                 raise ParameterError(name, f"{value} is outside [{rng[0]}, {rng[1]}]")
-        if not self.cameras or any(not _valid_name(c) for c in self.cameras):
-            raise ParameterError("cameras", f"{self.cameras!r}: need one or more names of [A-Za-z0-9_/]")
+        if not self.cameras:
+            raise ParameterError("cameras", "is empty: list one or more camera names, e.g. cameras:=[front]")
+        bad = [c for c in self.cameras if not _valid_name(c)]
+        if bad:
+            raise ParameterError(
+                "cameras",
+                f"{bad[0]!r} is not a relative ROS name: tokens of [A-Za-z0-9_] not starting with a digit, "
+                "joined by single '/'",
+            )
         if len(set(self.cameras)) != len(self.cameras):
             raise ParameterError("cameras", f"{self.cameras!r} lists a camera twice")
         if (self.input_height == 0) != (self.input_width == 0):
+            given, missing = (
+                ("input_height", "input_width") if self.input_height else ("input_width", "input_height")
+            )
             raise ParameterError(
-                by_attr["input_width"], "set both model.input_height and model.input_width, or neither"
+                by_attr[given], f"set model.{missing} too (both or neither; 0 = native resolution)"
             )
         from frrn_seg_ros.core.engine import is_onnx_file  # torch: imported only when validating
 
@@ -241,8 +259,12 @@ class NodeParams:
         return self
 
 
+_NAME_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def _valid_name(name: str) -> bool:
-    return bool(name) and all(ch.isalnum() or ch in "_/" for ch in name) and not name.startswith("/")
+    """A relative ROS name: ``/``-separated tokens of ASCII letters, digits, ``_`` (no digit first)."""
+    return bool(name) and all(_NAME_TOKEN.match(token) for token in name.split("/"))
 
 
 def _is_cuda_index(device: str) -> bool:
@@ -271,18 +293,52 @@ def declare_and_read(node, allow_read_only: bool = True) -> NodeParams:
     """Declare every parameter on ``node`` (overrides from YAML / --ros-args apply) and validate.
 
     A value of the wrong type or outside its range is reported as ParameterError for that name.
-    See :func:`descriptor` for ``allow_read_only``.
+    The parameter is declared anyway, with its default, so that ``ros2 param set`` can fix it;
+    until it is set, ``node.invalid_parameters`` (name -> error) keeps the next read failing
+    instead of silently using the default. See :func:`descriptor` for ``allow_read_only``.
     """
-    values: dict[str, Any] = {}
-    for name, (attr, default, *_rest) in SPEC.items():
+    invalid: dict[str, str] = getattr(node, "invalid_parameters", {})
+    for name, (_attr, default, *_rest) in SPEC.items():
+        if node.has_parameter(name):
+            continue
         try:
-            if not node.has_parameter(name):
-                node.declare_parameter(name, default, descriptor(name, allow_read_only))
-            values[attr] = node.get_parameter(name).value
+            node.declare_parameter(name, default, descriptor(name, allow_read_only))
         except Exception as exc:
-            raise ParameterError(name, f"{type(exc).__name__}: {exc}") from None
-    values["cameras"] = list(values["cameras"])
+            node.declare_parameter(name, default, descriptor(name, allow_read_only), ignore_override=True)
+            invalid[name] = _declare_error(name, exc)  # after: declaring counts as setting it
+    for name in SPEC:
+        if name in invalid:
+            raise ParameterError(name, invalid[name])
+    values: dict[str, Any] = {}
+    for name, (attr, *_rest) in SPEC.items():
+        try:
+            values[attr] = node.get_parameter(name).value
+        except Exception as exc:  # ParameterUninitializedException: an empty list such as cameras:=[]
+            if name != "cameras":
+                raise ParameterError(name, f"has no value ({type(exc).__name__})") from None
+            values[attr] = []
+    values["cameras"] = list(values["cameras"] or [])
     return NodeParams(**values).validate()
+
+
+def _declare_error(name: str, exc: Exception) -> str:
+    """What was wrong with the value given for ``name`` (rclpy's message, shortened)."""
+    kind = type(exc).__name__
+    if kind == "InvalidParameterTypeException":
+        default = SPEC[name][1]
+        return f"wrong type: expected {type(default).__name__} like {default!r} ({exc})"
+    if kind == "InvalidParameterValueException":
+        rng = SPEC[name][3]
+        return f"value out of range {list(rng)}" if isinstance(rng, tuple) else f"invalid value ({exc})"
+    return f"{kind}: {exc}"
+
+
+def unknown_parameters(node) -> list[str]:
+    """Overrides given to ``node`` under this node's prefixes (``model.``, ``qos.`` ...) that are
+    not parameters of it: most likely misspelt (ROS itself ignores them silently)."""
+    prefixes = {name.split(".")[0] for name in SPEC if "." in name}
+    given = getattr(node, "_parameter_overrides", {})  # rclpy keeps no public list of them
+    return sorted(n for n in given if n not in SPEC and n.split(".")[0] in prefixes)
 
 
 def is_read_only(name: str) -> bool:

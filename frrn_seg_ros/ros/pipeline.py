@@ -6,14 +6,21 @@ decodes, runs the one engine for all cameras (one batch per shape when ``batch_c
 publishes labels (always) plus color/overlay/confidence (when enabled and, with
 ``publish.only_when_subscribed``, subscribed). Every output copies the input header. Bad
 frames are counted and logged (throttled); the next good frame is served.
+
+Warm-up (``model.warmup_iters`` passes on a black frame) runs on the same thread after the
+topics exist: at ``model.input_height x model.input_width`` right away, or at the first frame's
+size when the network runs at native resolution. ``warmup`` reports its state for diagnostics.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import TimeoutError as FuturesTimeout
 
 import numpy as np
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -21,12 +28,16 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from frrn_seg_ros.core.encodings import FrameError
 from frrn_seg_ros.core.engine import Frame, OutputRequest, check_frame
+from frrn_seg_ros.core.engine.preprocess import plan_geometry
 
+from . import shutdown
 from .conversions import array_to_image, compressed_to_frame, image_to_frame
 from .mailbox import FrameMailbox
 from .parameters import NodeParams
 from .stats import CameraStats
 from .torch_thread import TorchThread
+
+WORKER_STOP_TIMEOUT_S = 30.0  # longest wait for the current batch at teardown (see shutdown.grace_s)
 
 OUTPUT_KINDS = ("labels", "color", "overlay", "confidence")
 _ENCODING_OUT = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "mono8"}
@@ -78,7 +89,26 @@ class SegmentationPipeline:
             for kind in OUTPUT_KINDS:
                 if kind == "labels" or getattr(params, f"publish_{kind}"):
                     self._publisher(cam, kind)
+        self.warmup = {"state": "pending" if params.warmup_iters > 0 else "off", "time_s": 0.0, "size": ""}
+        if params.warmup_iters > 0 and params.input_height:
+            worker.submit(self._warm_up, params.input_height, params.input_width)
         self._worker = worker.submit(self._run)  # the thread that built the engine
+
+    # ---- warm-up (worker thread) ----
+    def _warm_up(self, height: int, width: int) -> None:
+        """``warmup_iters`` passes on a black ``height x width`` frame; stops early on destroy."""
+        self.warmup.update(state="running", size=f"{width}x{height}")
+        frame = Frame(np.zeros((height, width, 3), np.uint8), "rgb8")
+        start = time.perf_counter()
+        try:
+            for _ in range(self.params.warmup_iters):
+                if self._stop.is_set():
+                    break
+                self.engine.segment([frame], OutputRequest())
+        except Exception as exc:  # a frame this size fails: the real frames will say why
+            self.log.warning(f"warm-up at {width}x{height} failed: {type(exc).__name__}: {exc}")
+        self.warmup.update(state="done", time_s=round(time.perf_counter() - start, 3))
+        self.log.info(f"warm-up at {width}x{height}: {self.warmup['time_s']:.2f} s")
 
     # ---- callbacks (executor thread): store and return ----
     def _on_image(self, cam: str, msg) -> None:
@@ -153,6 +183,9 @@ class SegmentationPipeline:
         for entry in ready:
             key = (entry[2].data.shape, entry[2].encoding) if p.batch_cameras else entry[0]
             groups[key].append(entry)
+        if ready and self.warmup["state"] == "pending":
+            height, width = ready[0][2].data.shape[:2]
+            self._warm_up(height, width)
         for group in groups.values():
             self._segment_and_publish(group)
 
@@ -167,7 +200,18 @@ class SegmentationPipeline:
             frame = compressed_to_frame(msg, max_pixels)
         else:
             frame = image_to_frame(msg, max_pixels)
-        return Frame(data=check_frame(frame, max_pixels), encoding=frame.encoding)
+        data = check_frame(frame, max_pixels)
+        config = self.engine.config
+        geometry = plan_geometry(
+            data.shape[:2], config.input_size, config.resize_mode, self.engine.size_divisor
+        )
+        (pad_h, pad_w), (h, w) = geometry.padded, data.shape[:2]
+        if pad_h * pad_w > max_pixels:
+            raise FrameError(
+                f"{w}x{h} frame is padded to {pad_w}x{pad_h} for the network ({pad_h * pad_w} pixels), "
+                f"more than max_image_pixels={max_pixels}"
+            )
+        return Frame(data=data, encoding=frame.encoding)
 
     def _note_frame(self, cam: str, frame: Frame) -> None:
         """Count (and log, throttled) a resolution change or a uniform (all-black/white) frame."""
@@ -180,6 +224,8 @@ class SegmentationPipeline:
             return
         self.stats[cam].on_frame_checked(changed, uniform)
         throttle = self.params.log_throttle_s
+        if changed and shape[0] * shape[1] < previous[0] * previous[1]:
+            release_free_memory()  # a one-off large frame must not keep its buffers
         if changed:
             self.log.info(
                 f"camera '{cam}': resolution changed {previous[1]}x{previous[0]} -> {shape[1]}x{shape[0]}",
@@ -232,12 +278,13 @@ class SegmentationPipeline:
             self.mailbox.clear()
 
     def destroy(self) -> None:
-        """Stop the worker (waits for the current batch) and destroy subscriptions and publishers."""
+        """Stop the worker (waits for the current batch, briefly once a stop signal came) and
+        destroy subscriptions and publishers."""
         self.processing.clear()
         self._stop.set()
         self.mailbox.close()
-        with contextlib.suppress(TimeoutError):
-            self._worker.result(timeout=30.0)
+        with contextlib.suppress(TimeoutError, FuturesTimeout):
+            self._worker.result(timeout=shutdown.grace_s(WORKER_STOP_TIMEOUT_S))
         for sub in self._subs:
             self.node.destroy_subscription(sub)
         with self._pub_lock:
@@ -245,6 +292,13 @@ class SegmentationPipeline:
                 self.node.destroy_publisher(pub)
             self._pubs.clear()
         self._subs.clear()
+
+
+def release_free_memory() -> None:
+    """Give freed heap memory back to the system (glibc ``malloc_trim``; a no-op elsewhere)."""
+    name = ctypes.util.find_library("c")
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)
 
 
 def _is_uniform(data: np.ndarray) -> bool:

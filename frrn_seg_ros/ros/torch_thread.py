@@ -14,7 +14,10 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, TypeVar
+
+from . import shutdown
 
 T = TypeVar("T")
 THREAD_NAME = "frrn-seg-torch"
@@ -46,15 +49,27 @@ class TorchThread:
         self._jobs.put((future, fn, args))
         return future
 
-    def close(self, timeout_s: float = 30.0) -> None:
+    def close(self, timeout_s: float = 30.0) -> bool:
         """End the thread once the jobs queued so far are done, and wait for it to exit (a thread
-        still inside PyTorch when the interpreter exits can abort the process)."""
+        still inside PyTorch when the interpreter exits can abort the process). Once a stop signal
+        came, waits at most :data:`~frrn_seg_ros.ros.shutdown.GRACE_S`. True when it ended."""
         self._jobs.put(None)
         if threading.current_thread() is not self._thread:
-            self._thread.join(timeout_s)
+            self._thread.join(shutdown.grace_s(timeout_s))
+        return not self._thread.is_alive()
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on this thread (directly when already on it), waiting for the result."""
+        """``fn(*args)`` on this thread (directly when already on it), waiting for the result.
+
+        Raises :class:`~frrn_seg_ros.ros.shutdown.Interrupted` when a stop signal arrives while
+        waiting (the job itself finishes on its own; the process is about to exit).
+        """
         if threading.current_thread() is self._thread:
             return fn(*args)
-        return self.submit(fn, *args).result()
+        future = self.submit(fn, *args)
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except FuturesTimeout:
+                if shutdown.STOP.is_set():
+                    raise shutdown.Interrupted("stop requested") from None

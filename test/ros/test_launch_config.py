@@ -162,3 +162,86 @@ def test_rviz_panels_follow_the_cameras_and_the_remapped_input():
         "rear/segmentation/overlay",
     ]
     assert {d["Name"] for d in displays} >= {"front: Camera", "rear: Segmentation overlay"}
+
+
+def _plan_args(**given: str):
+    defaults = {
+        "params_file": str(ROOT / "config" / "segment.yaml"),
+        "fastdds_profile": str(ROOT / "config" / "fastdds_large_images.xml"),
+        "use_sim_time": "false",
+        "rviz": "false",
+        "lifecycle": "false",
+        "node_name": "segmentation",
+    }
+    defaults.update(given)
+    return lambda name: defaults.get(name, "")
+
+
+def _no_rviz2(package: str) -> str:
+    raise LookupError(package)  # what ament_index raises for a package that is not installed
+
+
+def test_launch_plan_order_env_before_node_before_rviz():
+    module = _launch_module()
+    plan = module.launch_plan(_plan_args(rviz="true"), str(ROOT / "config"), find=lambda package: "/opt/ros")
+    kinds = [kind for kind, _ in plan]
+    assert kinds == ["remove_at_shutdown", "env", "node", "rviz"]
+    config_path = Path(plan[0][1]["path"])
+    assert plan[3][1]["arguments"] == ["-d", str(config_path)] and config_path.is_file()
+    assert plan[2][1]["executable"] == "segment_node"
+    assert plan[2][1]["parameters"][1]["publish.overlay"] is True
+    module.remove_file(str(config_path))  # what the OnShutdown handler does
+    assert not config_path.exists()
+
+
+def test_launch_plan_without_rviz2_fails_before_anything_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    module = _launch_module()
+    with pytest.raises(RuntimeError, match="rviz2"):
+        module.launch_plan(_plan_args(rviz="true"), str(ROOT / "config"), find=_no_rviz2)
+    assert list(tmp_path.iterdir()) == []  # no RViz config written either
+    plan = module.launch_plan(_plan_args(lifecycle="true"), str(ROOT / "config"), find=_no_rviz2)
+    assert [kind for kind, _ in plan] == ["env", "node"]
+    assert plan[1][1]["executable"] == "segment_lifecycle_node"
+
+
+@pytest.mark.parametrize("typed", ["none", "env", "", "''", '""'])
+def test_fastdds_profile_none_or_empty_keeps_the_environment(typed):
+    module = _launch_module()
+    plan = module.launch_plan(_plan_args(fastdds_profile=typed), str(ROOT / "config"))
+    assert [kind for kind, _ in plan] == ["node"]
+
+
+def test_quoted_empty_arguments_count_as_empty():
+    module = _launch_module()
+    plan = module.launch_plan(_plan_args(checkpoint="''", device='""'), str(ROOT / "config"))
+    overrides = dict(plan)["node"]["parameters"][1]
+    assert "model.checkpoint" not in overrides and "device" not in overrides
+
+
+def test_generated_rviz_config_is_removed_when_the_launch_process_exits(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('l', {str(LAUNCH)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        f"print(m.write_rviz_config({str(ROOT / 'config' / 'segment.rviz')!r}, ['front'], ''))\n"
+    )
+    env = {"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()).parent == tmp_path
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_and_launch_docstring_never_say_quoted_empty_arguments():
+    """``ros2 launch ... fastdds_profile:=''`` reaches launch as ``fastdds_profile:=`` (rejected)."""
+    import re
+
+    names = "|".join(_launch_module().ARGUMENTS)
+    pattern = re.compile(rf"(?<![.\w])({names}):=(''|\"\"|\s|`)")
+    for path in (ROOT / "README.md", LAUNCH):
+        found = pattern.findall(path.read_text())
+        assert not found, (path, found)
