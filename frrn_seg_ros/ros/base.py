@@ -24,6 +24,8 @@ def engine_config(params: NodeParams) -> EngineConfig:
         device=params.device,
         precision=params.precision,
         channels_last=params.channels_last,
+        compile=params.compile,
+        cuda_graphs=params.cuda_graphs,
         input_size=size,
         resize_mode=params.resize_mode,
         warmup_iters=params.warmup_iters,
@@ -170,6 +172,7 @@ class SegmentationMixin:
             "enabled": str(self._enabled and self._active).lower(),
         }
         info.update({k: str(v) for k, v in eng.memory_stats().items()})
+        info.update({f"inference_path_{k}": str(v) for k, v in getattr(eng, "inference_path", {}).items()})
         return info
 
     def _publish_diagnostics(self) -> None:

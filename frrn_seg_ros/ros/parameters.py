@@ -55,6 +55,8 @@ _SPEC: list[tuple[str, str, Any, str, Any, bool]] = [
     ("model.resize_mode", "resize_mode", "resize", "resize | letterbox", ("resize", "letterbox"), True),
     ("model.warmup_iters", "warmup_iters", 2, "warm-up forward passes at start", (0, 100), True),
     ("model.channels_last", "channels_last", True, "channels_last memory format", None, True),
+    ("model.compile", "compile", False, "torch.compile the model (eager on failure)", None, True),
+    ("model.cuda_graphs", "cuda_graphs", False, "CUDA graphs per frame shape (eager on failure)", None, True),
     (
         "model.backend",
         "backend",
@@ -179,6 +181,8 @@ class NodeParams:
     resize_mode: str
     warmup_iters: int
     channels_last: bool
+    compile: bool
+    cuda_graphs: bool
     backend: str
     device: str
     precision: str
