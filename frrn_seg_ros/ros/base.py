@@ -45,6 +45,8 @@ def engine_config(params: NodeParams) -> EngineConfig:
             "overlay_alpha": "publish.overlay_alpha",
             "max_pixels": "max_image_pixels",
             "channels_last": "model.channels_last",
+            "compile": "model.compile",
+            "cuda_graphs": "model.cuda_graphs",
         }
         field = next((ros for attr, ros in names.items() if f".{attr}=" in str(exc)), "device")
         raise ParameterError(field, str(exc)) from None
