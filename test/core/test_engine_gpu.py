@@ -26,6 +26,7 @@ from frrn_seg_ros.core.engine import (
     to_rgb,
 )
 from frrn_seg_ros.core.engine.convert import upload
+from frrn_seg_ros.core.engine.postprocess import to_host
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 ALL = OutputRequest(color=True, overlay=True, confidence=True)
@@ -115,21 +116,24 @@ def test_every_encoding_converts_on_cuda_like_on_cpu(encoding: str) -> None:
 # ------------------------------------------------------------------------------ no host round trip
 @pytest.mark.parametrize("encoding", ["rgb8", "bgra8", "mono16", "yuv422", "yuv422_yuy2", "bayer_rggb8"])
 def test_device_part_never_waits_for_the_host(encoding: str) -> None:
-    """Upload -> conversion -> preprocessing -> model -> postprocessing queue work without one sync."""
+    """Upload -> conversion -> preprocessing -> model -> postprocessing -> download: no sync."""
     engine = SegmentationEngine(TinyConvNet(), make_meta(), EngineConfig(
         device="cuda", precision="fp16", warmup_iters=0, input_size=(48, 64), resize_mode="letterbox"))
     frames = [random_frame(encoding, seed=seed) for seed in range(2)]
-    engine.segment(frames, ALL)  # first call: lazy initialisation, cached Bayer kernels
-    raw = upload([check_frame(f, 1 << 30) for f in frames], engine.device)
+    expected = engine.segment(frames, ALL)  # first call: lazy initialisation, cached Bayer kernels
+    arrays = [check_frame(f, 1 << 30) for f in frames]
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         with torch.inference_mode():
-            outputs = engine._on_device(raw, encoding, ALL, None)
+            on_device = engine._on_device(upload(arrays, engine.device), encoding, ALL, None)
+            host = to_host(on_device)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    assert sorted(outputs) == ["color", "confidence", "labels", "overlay"]
-    assert all(t.device.type == "cuda" and t.dtype == torch.uint8 for t in outputs.values())
+    assert sorted(on_device) == ["color", "confidence", "labels", "overlay"]
+    assert all(t.device.type == "cuda" and t.dtype == torch.uint8 for t in on_device.values())
+    torch.cuda.synchronize()
+    assert np.array_equal(host["labels"].numpy(), np.stack([r.labels for r in expected]))
 
 
 # ------------------------------------------------------------------- precisions on a trained model

@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 
 #: Graphs kept per engine (each holds its own static buffers); further shapes run eagerly.
 MAX_GRAPHS = 8
-#: Eager runs on a side stream before a capture (lazy initialisation, cuDNN autotuning, compiling).
-CAPTURE_WARMUP_RUNS = 2
 #: The torch.compile backend (inductor: Triton kernels on CUDA, C++/OpenMP on a CPU).
 COMPILE_BACKEND = "inductor"
 
@@ -51,14 +49,14 @@ class _Graph:
         self.static_input = example.clone()
         side = torch.cuda.Stream(example.device)
         side.wait_stream(torch.cuda.current_stream(example.device))
-        previous_mode = torch.cuda.get_sync_debug_mode()
-        torch.cuda.set_sync_debug_mode("error")  # a host round trip fails here, before the capture
-        try:
-            with torch.cuda.stream(side):
-                for _ in range(CAPTURE_WARMUP_RUNS):
-                    fn(self.static_input)
-        finally:
-            torch.cuda.set_sync_debug_mode(previous_mode)
+        with torch.cuda.stream(side):
+            fn(self.static_input)  # lazy initialisation, cuDNN autotuning, compiling: may synchronise
+            previous_mode = torch.cuda.get_sync_debug_mode()
+            torch.cuda.set_sync_debug_mode("error")  # a host round trip per call fails here, not in capture
+            try:
+                fn(self.static_input)
+            finally:
+                torch.cuda.set_sync_debug_mode(previous_mode)
         torch.cuda.current_stream(example.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
