@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "benchmarks/results/gpu_check"))
     p.add_argument("--budget-s", type=float, default=440.0, help="the whole check, tests included")
-    p.add_argument("--tests-budget-s", type=float, default=180.0, help="at most this for pytest -m gpu")
+    p.add_argument("--tests-budget-s", type=float, default=150.0, help="at most this for pytest -m gpu")
     p.add_argument("--models", default="csrnet_light,csrnet_medium,csrnet_heavy,frrn_a,frrn_b")
     p.add_argument("--sizes", default="512x1024,1024x2048", help="comma-separated HEIGHTxWIDTH")
     p.add_argument("--precisions", default="fp32,fp16,bf16")
@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--paths", default="eager,graphs", help=f"from {list(PATHS)}; compile+graphs: targets only"
     )
     p.add_argument("--no-compile", action="store_true", help="skip the compile+graphs target cases")
-    p.add_argument("--case-s", type=float, default=0.6, help="timed seconds per measurement (>= 3 calls)")
+    p.add_argument("--case-s", type=float, default=0.4, help="timed seconds per measurement (>= 3 calls)")
     p.add_argument("--no-tests", action="store_true", help="skip pytest -m gpu")
     p.add_argument(
         "--cpu-dry-run",

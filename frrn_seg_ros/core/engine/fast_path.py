@@ -10,7 +10,9 @@ off by default and selected by :class:`EngineConfig` (node parameters ``model.co
   preprocessing, the model under autocast, postprocessing: uploaded raw frames in, uint8 results
   out) is captured once per (encoding, frame batch shape, outputs) and replayed, so a frame costs
   one graph launch instead of hundreds of kernel launches. cuDNN autotuning
-  (``torch.backends.cudnn.benchmark``) is switched on with it: the shapes are fixed.
+  (``torch.backends.cudnn.benchmark``) is switched on with it: the shapes are fixed. The stage
+  timings then read: ``convert`` = the upload, ``inference`` = the whole replay, ``postprocess``
+  = the download.
 
 ``channels_last`` and fp16/bf16 autocast are the engine's own settings and apply to every path.
 
