@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cpu" if args.cpu_dry_run else "cuda")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    env = environment(device)
+    if not env.get("git_commit"):  # a copy of the tree without .git (the device machine): the caller says
+        env["git_commit"] = os.environ.get("FRRN_GIT_COMMIT") or None
     report: dict[str, Any] = {
         "environment": {
             "device": device_name(device),
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "onnx": package_version("onnx"),
             "onnxruntime": package_version("onnxruntime"),
-            **environment(device),
+            **env,
             "cudnn_benchmark_on": "graphs paths only",
             "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
             "tf32_cudnn": torch.backends.cudnn.allow_tf32,
