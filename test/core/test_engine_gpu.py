@@ -218,19 +218,21 @@ def test_a_shape_that_cannot_be_captured_runs_eagerly_with_a_warning(caplog) -> 
     reference = SegmentationEngine(TinyConvNet(), make_meta(), EngineConfig(device="cuda", warmup_iters=0))
     with caplog.at_level(logging.WARNING, logger="frrn_seg_ros.core.engine.fast_path"):
         for _ in range(2):
-            assert np.array_equal(engine.segment_rgb(image).labels, reference.segment_rgb(image).labels)
+            assert (engine.segment_rgb(image).labels == reference.segment_rgb(image).labels).mean() >= 0.999
     status = engine.inference_path
     assert status["graphs"] == 0 and status["eager_shapes"] == 1 and "capture failed" in status["reason"]
     assert caplog.text.count("capture failed") == 1
 
 
-def test_compile_and_cuda_graphs_on_a_real_model_agree_with_eager() -> None:
-    image = np.random.default_rng(4).integers(0, 256, (256, 512, 3), dtype=np.uint8)
-    config = {"device": "cuda", "precision": "fp16", "warmup_iters": 0, "input_size": (256, 512)}
-    torch.manual_seed(0)
-    eager = SegmentationEngine.from_architecture("csrnet_light", EngineConfig(**config))
+def test_compile_and_cuda_graphs_on_the_trained_checkpoint_agree_with_eager(trained_checkpoint) -> None:
+    frames = [Frame(image, "rgb8") for image in demo_scenes(count=4)[0]]
+    config = {"device": "cuda", "precision": "fp16", "warmup_iters": 0}
+    eager = SegmentationEngine.from_checkpoint(trained_checkpoint, EngineConfig(**config))
     fast_config = EngineConfig(compile=True, cuda_graphs=True, **config)
-    fast = SegmentationEngine(eager._model, eager.meta, fast_config)
-    a, b = eager.segment_rgb(image), fast.segment_rgb(image)
+    fast = SegmentationEngine.from_checkpoint(trained_checkpoint, fast_config)
+    for _ in range(2):  # capture (and compile), then replay
+        a = np.stack([r.labels for r in eager.segment(frames)])
+        b = np.stack([r.labels for r in fast.segment(frames)])
+        assert (a == b).mean() >= 0.995
     assert fast.inference_path["path"] == "compile+cuda_graphs", fast.inference_path
-    assert (a.labels == b.labels).mean() >= 0.99  # random weights: small margins, fp16 kernels differ
+    assert fast.inference_path["graphs"] == 1 and fast.inference_path["eager_shapes"] == 0
