@@ -29,6 +29,8 @@ def engine_config(params: NodeParams) -> EngineConfig:
         device=params.device,
         precision=params.precision,
         channels_last=params.channels_last,
+        compile=params.compile,
+        cuda_graphs=params.cuda_graphs,
         input_size=size,
         resize_mode=params.resize_mode,
         warmup_iters=params.warmup_iters,
@@ -48,6 +50,8 @@ def engine_config(params: NodeParams) -> EngineConfig:
             "overlay_alpha": "publish.overlay_alpha",
             "max_pixels": "max_image_pixels",
             "channels_last": "model.channels_last",
+            "compile": "model.compile",
+            "cuda_graphs": "model.cuda_graphs",
         }
         field = next((ros for attr, ros in names.items() if f".{attr}=" in str(exc)), "device")
         raise ParameterError(field, str(exc)) from None
@@ -226,6 +230,7 @@ class SegmentationMixin:
             "enabled": str(self._enabled and self._active).lower(),
         }
         info.update({k: str(v) for k, v in eng.memory_stats().items()})
+        info.update({f"inference_path_{k}": str(v) for k, v in getattr(eng, "inference_path", {}).items()})
         return info
 
     def _publish_diagnostics(self) -> None:

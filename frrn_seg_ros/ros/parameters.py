@@ -63,6 +63,8 @@ _SPEC: list[tuple[str, str, Any, str, Any, bool]] = [
         True,
     ),
     ("model.channels_last", "channels_last", True, "channels_last memory format", None, True),
+    ("model.compile", "compile", False, "torch.compile the model (eager on failure)", None, True),
+    ("model.cuda_graphs", "cuda_graphs", False, "CUDA graphs per frame shape (eager on failure)", None, True),
     (
         "model.backend",
         "backend",
@@ -187,6 +189,8 @@ class NodeParams:
     resize_mode: str
     warmup_iters: int
     channels_last: bool
+    compile: bool
+    cuda_graphs: bool
     backend: str
     device: str
     precision: str

@@ -1,6 +1,14 @@
-"""The CUDA path gives the CPU path's results (run with ``-m gpu`` on a GPU machine)."""
+"""The CUDA path gives the CPU path's results (run with ``-m gpu`` on a GPU machine).
+
+Also: every encoding converts on the device as on the CPU; fp16/bf16 labels of a trained demo
+checkpoint agree with fp32; the device part of a call never waits for the host; the fast path
+(CUDA graphs, torch.compile) gives the eager labels and falls back per shape when it cannot capture.
+"""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +16,17 @@ import torch
 from test_engine_convert import mosaic, pack_yuv422, smooth_rgb
 from test_engine_fakes import NUM_CLASSES, PixelModel, TinyConvNet, class_image, make_meta
 
-from frrn_seg_ros.core.engine import EngineConfig, Frame, OutputRequest, SegmentationEngine
+from frrn_seg_ros.core.encodings import ENCODINGS, encoding_info
+from frrn_seg_ros.core.engine import (
+    EngineConfig,
+    Frame,
+    OutputRequest,
+    SegmentationEngine,
+    check_frame,
+    to_rgb,
+)
+from frrn_seg_ros.core.engine.convert import upload
+from frrn_seg_ros.core.engine.postprocess import to_host
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 ALL = OutputRequest(color=True, overlay=True, confidence=True)
@@ -71,3 +89,150 @@ def test_real_models_on_cuda(architecture: str) -> None:
     frames = [Frame(np.zeros((375, 1242, 3), np.uint8), "rgb8")] * 2 + [mono]
     results = engine.segment(frames, ALL)
     assert [r.labels.shape for r in results] == [(375, 1242), (375, 1242), (97, 131)]
+
+
+# ---------------------------------------------------------------------------------------------- encodings
+def random_frame(encoding: str, height: int = 37, width: int = 58, seed: int = 0) -> Frame:
+    """Random bytes of ``encoding``'s dtype and channels: every value a camera could send."""
+    info = encoding_info(encoding)
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(info.dtype)
+    data = rng.integers(0, np.iinfo(dtype).max + 1, (height, width, info.channels), dtype=dtype)
+    return Frame(data[..., 0] if info.channels == 1 else data, encoding)
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_every_encoding_converts_on_cuda_like_on_cpu(encoding: str) -> None:
+    frames = [random_frame(encoding, seed=seed) for seed in range(2)]
+    arrays = [check_frame(f, 1 << 30) for f in frames]
+    on_cpu = to_rgb(upload(arrays, torch.device("cpu")), encoding)
+    on_gpu = to_rgb(upload(arrays, torch.device("cuda")), encoding)
+    assert on_gpu.dtype == torch.uint8 and on_gpu.shape == on_cpu.shape == (2, 3, 37, 58)
+    diff = (on_gpu.cpu().to(torch.int16) - on_cpu.to(torch.int16)).abs()
+    assert int(diff.max()) <= 1  # float conversions (YUV, Bayer) may round a .5 the other way
+    assert float((diff == 0).float().mean()) >= 0.999
+
+
+# ------------------------------------------------------------------------------ no host round trip
+@pytest.mark.parametrize("encoding", ["rgb8", "bgra8", "mono16", "yuv422", "yuv422_yuy2", "bayer_rggb8"])
+def test_device_part_never_waits_for_the_host(encoding: str) -> None:
+    """Upload -> conversion -> preprocessing -> model -> postprocessing -> download: no sync."""
+    engine = SegmentationEngine(TinyConvNet(), make_meta(), EngineConfig(
+        device="cuda", precision="fp16", warmup_iters=0, input_size=(48, 64), resize_mode="letterbox"))
+    frames = [random_frame(encoding, seed=seed) for seed in range(2)]
+    expected = engine.segment(frames, ALL)  # first call: lazy initialisation, cached Bayer kernels
+    arrays = [check_frame(f, 1 << 30) for f in frames]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with torch.inference_mode():
+            on_device = engine._on_device(upload(arrays, engine.device), encoding, ALL, None)
+            host = to_host(on_device)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert sorted(on_device) == ["color", "confidence", "labels", "overlay"]
+    assert all(t.device.type == "cuda" and t.dtype == torch.uint8 for t in on_device.values())
+    torch.cuda.synchronize()
+    assert np.array_equal(host["labels"].numpy(), np.stack([r.labels for r in expected]))
+
+
+# ------------------------------------------------------------------- precisions on a trained model
+def train_demo_checkpoint(root: Path, device: str, iterations: int) -> Path:
+    """The demo's recipe and synthetic scenes, trained for ``iterations`` on ``device``."""
+    from frrn_seg_ros.tools.demo_steps import DemoConfig, ensure_data, training_config
+    from training.export import export_checkpoint
+    from training.trainer import Trainer
+
+    cfg = DemoConfig(iters=iterations, frames=8)
+    data = ensure_data(cfg, root).path
+    trainer = Trainer(training_config(cfg, data), root / "run", device=device, show_progress=False)
+    trainer.fit()
+    export_checkpoint(root / "run" / "best.pt", root / "model.safetensors")
+    return root / "model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory) -> Path:
+    logging.getLogger("training").setLevel(logging.WARNING)
+    return train_demo_checkpoint(tmp_path_factory.mktemp("demo"), "cuda", iterations=400)
+
+
+def demo_scenes(count: int = 12, size: tuple[int, int] = (128, 256)) -> tuple[list, list]:
+    """Fresh synthetic scenes (not the training ones): ``(H, W, 3)`` RGB and ``(H, W)`` labelIds."""
+    from training.synthetic import render_scene
+
+    rng = np.random.default_rng(1234)
+    scenes = [render_scene(rng, *size) for _ in range(count)]
+    return [s[0] for s in scenes], [s[1] for s in scenes]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_low_precision_labels_agree_with_fp32_on_a_trained_checkpoint(trained_checkpoint, precision) -> None:
+    from frrn_seg_ros.core.labels import cityscapes_label_ids_to_train_ids
+
+    images, label_ids = demo_scenes()
+    frames = [Frame(image, "rgb8") for image in images]
+    results = {}
+    for name in ("fp32", precision):
+        config = EngineConfig(device="cuda", precision=name, warmup_iters=1)
+        engine = SegmentationEngine.from_checkpoint(trained_checkpoint, config)
+        results[name] = np.stack([r.labels for r in engine.segment(frames, OutputRequest(color=False))])
+    train_ids = np.stack([cityscapes_label_ids_to_train_ids(ids) for ids in label_ids])
+    valid = train_ids != 255
+    assert (results["fp32"] == train_ids)[valid].mean() > 0.8  # it is trained: agreement means something
+    agreement = float((results[precision] == results["fp32"]).mean())
+    print(f"{precision} vs fp32 label agreement: {agreement:.5f}")
+    assert agreement >= 0.995
+
+
+# --------------------------------------------------------------------------------------- fast path
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "mono16", "yuv422", "bayer_grbg8"])
+def test_cuda_graphs_give_the_eager_results(encoding: str) -> None:
+    config = {"device": "cuda", "precision": "fp16", "warmup_iters": 0, "input_size": (48, 64)}
+    eager = SegmentationEngine(TinyConvNet(), make_meta(), EngineConfig(**config))
+    graphed = SegmentationEngine(TinyConvNet(), make_meta(), EngineConfig(cuda_graphs=True, **config))
+    for seed in range(3):  # the first call captures, the next ones replay with new data
+        frames = [random_frame(encoding, seed=seed), random_frame(encoding, seed=seed + 10)]
+        for a, b in zip(eager.segment(frames, ALL), graphed.segment(frames, ALL), strict=True):
+            assert (a.labels == b.labels).mean() >= 0.999
+            assert np.abs(a.overlay.astype(int) - b.overlay.astype(int)).max() <= 1
+    status = graphed.inference_path
+    assert status["path"] == "cuda_graphs" and status["graphs"] == 1 and status["eager_shapes"] == 0, status
+    logits = graphed.infer(torch.randn(2, 3, 48, 64, device="cuda"))  # the model alone, graphed too
+    assert logits.shape == (2, NUM_CLASSES, 48, 64) and graphed.inference_path["graphs"] == 2
+
+
+class SyncingModel(TinyConvNet):
+    """Reads a value back to the host in forward: cannot be captured in a CUDA graph."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if float(x.amax()) > 1e9:
+            raise AssertionError("unreachable")
+        return super().forward(x)
+
+
+def test_a_shape_that_cannot_be_captured_runs_eagerly_with_a_warning(caplog) -> None:
+    image = np.random.default_rng(3).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    engine = SegmentationEngine(SyncingModel(), make_meta(), EngineConfig(device="cuda", warmup_iters=0,
+                                                                          cuda_graphs=True))
+    reference = SegmentationEngine(TinyConvNet(), make_meta(), EngineConfig(device="cuda", warmup_iters=0))
+    with caplog.at_level(logging.WARNING, logger="frrn_seg_ros.core.engine.fast_path"):
+        for _ in range(2):
+            assert (engine.segment_rgb(image).labels == reference.segment_rgb(image).labels).mean() >= 0.999
+    status = engine.inference_path
+    assert status["graphs"] == 0 and status["eager_shapes"] == 1 and "capture failed" in status["reason"]
+    assert caplog.text.count("capture failed") == 1
+
+
+def test_compile_and_cuda_graphs_on_the_trained_checkpoint_agree_with_eager(trained_checkpoint) -> None:
+    frames = [Frame(image, "rgb8") for image in demo_scenes(count=4)[0]]
+    config = {"device": "cuda", "precision": "fp16", "warmup_iters": 0}
+    eager = SegmentationEngine.from_checkpoint(trained_checkpoint, EngineConfig(**config))
+    fast_config = EngineConfig(compile=True, cuda_graphs=True, **config)
+    fast = SegmentationEngine.from_checkpoint(trained_checkpoint, fast_config)
+    for _ in range(2):  # capture (and compile), then replay
+        a = np.stack([r.labels for r in eager.segment(frames)])
+        b = np.stack([r.labels for r in fast.segment(frames)])
+        assert (a == b).mean() >= 0.995
+    assert fast.inference_path["path"] == "compile+cuda_graphs", fast.inference_path
+    assert fast.inference_path["graphs"] == 1 and fast.inference_path["eager_shapes"] == 0

@@ -26,6 +26,9 @@ class EngineConfig:
     - ``warmup_iters``: forwards run at construction (0 disables the warm-up).
     - ``overlay_alpha``: weight of the class colour in the overlay, in [0, 1].
     - ``max_pixels``: frames with more than this many pixels are refused (FrameError).
+    - ``compile`` / ``cuda_graphs``: the fast path for fixed input sizes (``torch.compile`` of the
+      model; CUDA graphs of each whole device call), falling back to eager on any failure: see
+      :mod:`~frrn_seg_ros.core.engine.fast_path`.
     """
 
     device: str = "auto"
@@ -36,6 +39,8 @@ class EngineConfig:
     warmup_iters: int = 2
     overlay_alpha: float = 0.5
     max_pixels: int = 4096 * 4096
+    compile: bool = False
+    cuda_graphs: bool = False
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field and the values it accepts."""
@@ -43,8 +48,9 @@ class EngineConfig:
             raise ValueError(f"EngineConfig.device={self.device!r}: expected auto, cpu, cuda or cuda:N")
         if self.precision not in PRECISIONS:
             raise ValueError(f"EngineConfig.precision={self.precision!r}: expected one of {PRECISIONS}")
-        if not isinstance(self.channels_last, bool):
-            raise ValueError(f"EngineConfig.channels_last={self.channels_last!r}: expected a bool")
+        for name in ("channels_last", "compile", "cuda_graphs"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"EngineConfig.{name}={getattr(self, name)!r}: expected a bool")
         if self.input_size is not None:
             size = self.input_size
             if (

@@ -41,3 +41,15 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         name = torch.cuda.get_device_name(device)
         raise ValueError(f"EngineConfig.precision='bf16' is not supported by {name}")
     return _DTYPES[precision]
+
+
+def cuda_memory_stats(device: torch.device) -> dict[str, float]:
+    """GPU memory in MB (allocated, peak allocated, reserved) on CUDA; ``{}`` on CPU."""
+    if device.type != "cuda":
+        return {}
+    mb = 1024.0 * 1024.0
+    return {
+        "allocated_mb": torch.cuda.memory_allocated(device) / mb,
+        "peak_allocated_mb": torch.cuda.max_memory_allocated(device) / mb,
+        "reserved_mb": torch.cuda.memory_reserved(device) / mb,
+    }

@@ -17,7 +17,8 @@ from ..checkpoint import CheckpointMeta, default_meta, file_sha256, load_model
 from ..labels import CITYSCAPES, LabelSet, palette_from_colors
 from .config import DEFAULT_WARMUP_SIZE, EngineConfig, Frame, OutputRequest, SegmentationResult
 from .convert import check_frame, to_rgb, upload
-from .device import resolve_device, resolve_precision
+from .device import cuda_memory_stats, resolve_device, resolve_precision
+from .fast_path import FastPath
 from .postprocess import postprocess, to_host
 from .preprocess import normalisation, plan_geometry, preprocess
 from .timing import StageTimer
@@ -52,6 +53,7 @@ class SegmentationEngine:
         if self._config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self._model = model
+        self._fast = FastPath(model, self._device, self._config.compile, self._config.cuda_graphs)
         self._size_divisor = int(getattr(model, "size_divisor", 1) or 1)
         self._scale, self._bias = normalisation(meta.mean, meta.std, self._device)
         self._palette_np = palette_from_colors(meta.class_colors)
@@ -194,6 +196,11 @@ class SegmentationEngine:
     def random_weights(self) -> bool:
         return self._random_weights
 
+    @property
+    def inference_path(self) -> dict[str, object]:
+        """Which path runs (``eager``, ``compile``, ``cuda_graphs``, ...) and why: see :mod:`.fast_path`."""
+        return self._fast.status
+
     # ------------------------------------------------------------------ running
     def warmup(self, height: int, width: int) -> float:
         """Run ``max(1, warmup_iters)`` passes on a black ``height x width`` rgb8 frame; seconds."""
@@ -251,27 +258,54 @@ class SegmentationEngine:
         self, arrays: list[np.ndarray], encoding: str, outputs: OutputRequest, timer: StageTimer
     ) -> dict[str, torch.Tensor]:
         """One batched pass over equal-shape frames; returns host uint8 tensors ``(N, ...)``."""
-        rgb = to_rgb(upload(arrays, self._device), encoding)
-        timer.mark("convert")
+        raw = upload(arrays, self._device)
+        if self._fast.graphs_enabled:  # one replay for the device part: timed as inference
+            timer.mark("convert")
+            key = (encoding, outputs.color, outputs.overlay, outputs.confidence)
+            on_device = self._fast.run(key, raw, lambda r: self._on_device(r, encoding, outputs, None))
+            timer.mark("inference")
+        else:
+            on_device = self._on_device(raw, encoding, outputs, timer)
+        result = to_host(on_device)
+        timer.mark("postprocess")
+        return result
+
+    def _on_device(
+        self, raw: torch.Tensor, encoding: str, outputs: OutputRequest, timer: StageTimer | None
+    ) -> dict[str, torch.Tensor]:
+        """``(N, H, W, C)`` raw frames on the device -> uint8 device outputs; no host round trip."""
+        mark = timer.mark if timer is not None else lambda stage: None
+        rgb = to_rgb(raw, encoding)
+        mark("convert")
         geometry = plan_geometry(
             tuple(rgb.shape[-2:]), self._config.input_size, self._config.resize_mode, self._size_divisor,
             self.input_downsample,
         )
         x = preprocess(rgb, geometry, self._scale, self._bias, self._config.channels_last)
-        timer.mark("preprocess")
+        mark("preprocess")
+        logits = self._infer(x)
+        mark("inference")
+        return postprocess(logits, geometry, rgb, self._palette, outputs, self._config.overlay_alpha)
+
+    def _infer(self, x: torch.Tensor) -> torch.Tensor:
         with self._autocast():
-            logits = self._model(x)
-        logits = self._check_logits(logits, x)
-        timer.mark("inference")
-        alpha = self._config.overlay_alpha
-        result = to_host(postprocess(logits, geometry, rgb, self._palette, outputs, alpha))
-        timer.mark("postprocess")
-        return result
+            logits = self._fast.forward(x)
+        return self._check_logits(logits, x)
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """The model alone on the engine's path and precision (for benchmarks).
+
+        ``x``: ``(N, 3, H, W)`` float32 normalised input on :attr:`device` -> ``(N, C, H, W)`` logits
+        (a CUDA graph's static output with ``cuda_graphs``: read it before the next call).
+        """
+        with torch.inference_mode():
+            return self._fast.run("model", x, self._infer)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self._autocast_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self._device.type, dtype=self._autocast_dtype)
+        # no weight-cast cache: each weight is cast once per forward anyway, and CUDA graphs need it off
+        return torch.autocast(device_type=self._device.type, dtype=self._autocast_dtype, cache_enabled=False)
 
     def _check_logits(self, logits: object, x: torch.Tensor) -> torch.Tensor:
         if isinstance(logits, dict):
@@ -289,14 +323,7 @@ class SegmentationEngine:
 
     def memory_stats(self) -> dict[str, float]:
         """GPU memory in MB (allocated, peak allocated, reserved) on CUDA; ``{}`` on CPU."""
-        if self._device.type != "cuda":
-            return {}
-        mb = 1024.0 * 1024.0
-        return {
-            "allocated_mb": torch.cuda.memory_allocated(self._device) / mb,
-            "peak_allocated_mb": torch.cuda.max_memory_allocated(self._device) / mb,
-            "reserved_mb": torch.cuda.memory_reserved(self._device) / mb,
-        }
+        return cuda_memory_stats(self._device)
 
 
 def is_onnx_file(path: str | os.PathLike) -> bool:
