@@ -16,10 +16,10 @@ from torch import nn
 from ..checkpoint import CheckpointMeta, default_meta, file_sha256, load_model
 from ..labels import CITYSCAPES, LabelSet, palette_from_colors
 from .config import DEFAULT_WARMUP_SIZE, EngineConfig, Frame, OutputRequest, SegmentationResult
-from .convert import check_frame, to_rgb, upload
+from .convert import check_frame, to_rgb, to_rgb_host, upload
 from .device import resolve_device, resolve_precision
-from .postprocess import postprocess, to_host
-from .preprocess import normalisation, plan_geometry, preprocess
+from .postprocess import postprocess, postprocess_host, to_host
+from .preprocess import normalisation, plan_geometry, preprocess, preprocess_host
 from .timing import StageTimer
 
 logger = logging.getLogger(__name__)
@@ -221,20 +221,21 @@ class SegmentationEngine:
         for index, (frame, array) in enumerate(zip(frames, arrays, strict=True)):
             groups.setdefault((frame.encoding, array.shape), []).append(index)
         timer = StageTimer(self._device)
-        host: list[dict[str, torch.Tensor] | None] = [None] * len(arrays)
+        host: list[dict[str, np.ndarray] | None] = [None] * len(arrays)
+        run_group = self._run_group_host if self._device.type == "cpu" else self._run_group
         with torch.inference_mode():
             timer.start()
             for (encoding, _), indices in groups.items():
-                batch = self._run_group([arrays[i] for i in indices], encoding, outputs, timer)
+                batch = run_group([arrays[i] for i in indices], encoding, outputs, timer)
                 for position, index in enumerate(indices):
-                    host[index] = {name: tensor[position] for name, tensor in batch.items()}
+                    host[index] = batch[position]
             timings = timer.result()
         return [
             SegmentationResult(
-                labels=item["labels"].numpy(),
-                color=item["color"].numpy() if "color" in item else None,
-                overlay=item["overlay"].numpy() if "overlay" in item else None,
-                confidence=item["confidence"].numpy() if "confidence" in item else None,
+                labels=item["labels"],
+                color=item.get("color"),
+                overlay=item.get("overlay"),
+                confidence=item.get("confidence"),
                 timings_ms=dict(timings),
             )
             for item in host  # type: ignore[union-attr]
@@ -242,8 +243,8 @@ class SegmentationEngine:
 
     def _run_group(
         self, arrays: list[np.ndarray], encoding: str, outputs: OutputRequest, timer: StageTimer
-    ) -> dict[str, torch.Tensor]:
-        """One batched pass over equal-shape frames; returns host uint8 tensors ``(N, ...)``."""
+    ) -> list[dict[str, np.ndarray]]:
+        """One batched pass over equal-shape frames on the device; host uint8 arrays per frame."""
         rgb = to_rgb(upload(arrays, self._device), encoding)
         timer.mark("convert")
         geometry = plan_geometry(
@@ -257,6 +258,27 @@ class SegmentationEngine:
         timer.mark("inference")
         alpha = self._config.overlay_alpha
         result = to_host(postprocess(logits, geometry, rgb, self._palette, outputs, alpha))
+        timer.mark("postprocess")
+        return [{name: t[i].numpy() for name, t in result.items()} for i in range(len(arrays))]
+
+    def _run_group_host(
+        self, arrays: list[np.ndarray], encoding: str, outputs: OutputRequest, timer: StageTimer
+    ) -> list[dict[str, np.ndarray]]:
+        """The same pass on a CPU: OpenCV conversion / resize and the exact boundary-band labels
+        (see :func:`postprocess_host`) around the model."""
+        frames = [to_rgb_host(array, encoding) for array in arrays]
+        timer.mark("convert")
+        geometry = plan_geometry(
+            frames[0].shape[:2], self._config.input_size, self._config.resize_mode, self._size_divisor
+        )
+        x = preprocess_host(frames, geometry, self._scale, self._bias, self._config.channels_last)
+        timer.mark("preprocess")
+        with self._autocast():
+            logits = self._model(x)
+        logits = self._check_logits(logits, x)
+        timer.mark("inference")
+        alpha = self._config.overlay_alpha
+        result = postprocess_host(logits, geometry, frames, self._palette_np, outputs, alpha)
         timer.mark("postprocess")
         return result
 
