@@ -29,6 +29,7 @@ def engine_config(params: NodeParams) -> EngineConfig:
         warmup_iters=params.warmup_iters,
         overlay_alpha=params.overlay_alpha,
         max_pixels=params.max_image_pixels,
+        threads=params.threads,
     )
     try:
         config.validate()
@@ -43,6 +44,7 @@ def engine_config(params: NodeParams) -> EngineConfig:
             "overlay_alpha": "publish.overlay_alpha",
             "max_pixels": "max_image_pixels",
             "channels_last": "model.channels_last",
+            "threads": "model.threads",
         }
         field = next((ros for attr, ros in names.items() if f".{attr}=" in str(exc)), "device")
         raise ParameterError(field, str(exc)) from None
@@ -169,6 +171,7 @@ class SegmentationMixin:
             "random_weights": str(bool(eng.random_weights)).lower(),
             "enabled": str(self._enabled and self._active).lower(),
         }
+        info.update(eng.backend_info)
         info.update({k: str(v) for k, v in eng.memory_stats().items()})
         return info
 

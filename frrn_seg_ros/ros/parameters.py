@@ -56,10 +56,19 @@ _SPEC: list[tuple[str, str, Any, str, Any, bool]] = [
     ("model.warmup_iters", "warmup_iters", 2, "warm-up forward passes at start", (0, 100), True),
     ("model.channels_last", "channels_last", True, "channels_last memory format", None, True),
     (
+        "model.threads",
+        "threads",
+        0,
+        "CPU threads for the network (PyTorch and ONNX Runtime); 0 = automatic (see README)",
+        (0, 256),
+        True,
+    ),
+    (
         "model.backend",
         "backend",
         "auto",
-        "torch | onnxruntime | auto (onnxruntime for a .onnx checkpoint, else torch)",
+        "torch | onnxruntime | auto (onnxruntime for a .onnx file, and on a CPU in fp32 for a "
+        "checkpoint too: exported once, parity-checked, cached; else torch)",
         ("auto", "torch", "onnxruntime"),
         True,
     ),
@@ -179,6 +188,7 @@ class NodeParams:
     resize_mode: str
     warmup_iters: int
     channels_last: bool
+    threads: int
     backend: str
     device: str
     precision: str

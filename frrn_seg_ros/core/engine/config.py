@@ -26,6 +26,9 @@ class EngineConfig:
     - ``warmup_iters``: forwards run at construction (0 disables the warm-up).
     - ``overlay_alpha``: weight of the class colour in the overlay, in [0, 1].
     - ``max_pixels``: frames with more than this many pixels are refused (FrameError).
+    - ``threads``: CPU threads for the network (PyTorch intra-op and ONNX Runtime intra-op);
+      0 = automatic: ONNX Runtime gets the cores this process may use, without spin-waiting,
+      and PyTorch keeps its own setting.
     """
 
     device: str = "auto"
@@ -36,6 +39,7 @@ class EngineConfig:
     warmup_iters: int = 2
     overlay_alpha: float = 0.5
     max_pixels: int = 4096 * 4096
+    threads: int = 0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field and the values it accepts."""
@@ -66,6 +70,8 @@ class EngineConfig:
             raise ValueError(f"EngineConfig.overlay_alpha={alpha!r}: expected a number in [0, 1]")
         if not _is_int(self.max_pixels) or self.max_pixels < 1:
             raise ValueError(f"EngineConfig.max_pixels={self.max_pixels!r}: expected an int >= 1")
+        if not _is_int(self.threads) or self.threads < 0:
+            raise ValueError(f"EngineConfig.threads={self.threads!r}: expected an int >= 0 (0 = automatic)")
 
 
 def _is_int(value: object) -> bool:

@@ -48,6 +48,8 @@ class SegmentationEngine:
         self._meta = meta
         self._device = resolve_device(self._config.device)
         self._autocast_dtype = resolve_precision(self._config.precision, self._device)
+        if self._device.type == "cpu" and self._config.threads:
+            torch.set_num_threads(self._config.threads)  # process-wide, as torch has it
         model = model.eval().to(self._device)
         if self._config.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -71,19 +73,29 @@ class SegmentationEngine:
     ) -> SegmentationEngine:
         """A node checkpoint through PyTorch, or an exported ``.onnx`` through ONNX Runtime.
 
-        ``backend``: ``torch``, ``onnxruntime``, or ``auto`` (ONNX Runtime for a ``.onnx`` file).
+        ``backend``: ``torch``, ``onnxruntime``, or ``auto``: ONNX Runtime for a ``.onnx`` file,
+        and for a checkpoint on a CPU in fp32 too, exported once and cached (see
+        :mod:`frrn_seg_ros.core.ort_cache`; PyTorch where that fails).
         """
         if backend == "onnxruntime" or (backend == "auto" and is_onnx_file(path)):
             return cls.from_onnx(path, config)
-        return cls.from_checkpoint(path, config)
+        return cls.from_checkpoint(path, config, auto_backend=backend == "auto")
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, config: EngineConfig | None = None
+        cls, path: str | os.PathLike, config: EngineConfig | None = None, auto_backend: bool = False
     ) -> SegmentationEngine:
-        """Load a checkpoint (weights-only; :class:`CheckpointError` propagates) and build the engine."""
+        """Load a checkpoint (weights-only; :class:`CheckpointError` propagates) and build the engine.
+
+        ``auto_backend``: on a CPU in fp32, run through ONNX Runtime where possible
+        (:class:`~frrn_seg_ros.core.ort_cache.AutoBackendModel`)."""
         start = time.perf_counter()
         model, meta = load_model(path)
+        config = config if config is not None else EngineConfig()
+        if auto_backend and config.precision == "fp32" and resolve_device(config.device).type == "cpu":
+            from ..ort_cache import AutoBackendModel
+
+            model = AutoBackendModel(model, meta, file_sha256(path), threads=config.threads or None)
         read_s = time.perf_counter() - start
         engine = cls(model, meta, config, checkpoint_path=path)
         engine._load_time_s += read_s
@@ -300,6 +312,15 @@ class SegmentationEngine:
                 f"(N, num_classes, H, W) = {expected} at the input size"
             )
         return logits
+
+    @property
+    def backend_info(self) -> dict[str, str]:
+        """``backend`` that runs the network (``pytorch``, ``onnxruntime``, ...) and, for
+        ``model.backend: auto``, why a size fell back to PyTorch (for diagnostics)."""
+        info = getattr(self._model, "backend_info", None)
+        if info is not None:
+            return dict(info)
+        return {"backend": "onnxruntime" if hasattr(self._model, "session") else "pytorch"}
 
     def memory_stats(self) -> dict[str, float]:
         """GPU memory in MB (allocated, peak allocated, reserved) on CUDA; ``{}`` on CPU."""
