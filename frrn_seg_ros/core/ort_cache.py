@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointMeta
-from .export import DEFAULT_OPSET, export_onnx, verify_export
+from .export import DEFAULT_OPSET, export_onnx, save_self_contained, verify_export
 
 LOG = logging.getLogger(__name__)
 ORT_CACHE_ENV = "FRRN_SEG_ORT_CACHE"
@@ -73,7 +73,7 @@ def cached_export(
         exported_path = work / "model.onnx"
         export_onnx(model, meta, exported_path, input_size=size, opset=opset)
         single = work / "single.onnx"
-        _save_self_contained(exported_path, single)
+        save_self_contained(exported_path, single)
         exported = OnnxSegmentationModel(single, threads=threads, device="cpu").eval()
         probe = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
         parity = verify_export(model, exported, [probe])
@@ -84,14 +84,6 @@ def cached_export(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return OnnxSegmentationModel(final, threads=threads, device="cpu").eval()
-
-
-def _save_self_contained(source: Path, target: Path) -> None:
-    """Re-save an ONNX file with its weights inside it (the exporter may write them beside it,
-    under a name that would not survive the rename into the cache)."""
-    import onnx
-
-    onnx.save(onnx.load(str(source)), str(target), save_as_external_data=False)
 
 
 class AutoBackendModel(nn.Module):
