@@ -96,18 +96,26 @@ def upsample_labels(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
 
 
 def band_pixels(cells: np.ndarray, rows: AxisMap, cols: AxisMap) -> tuple[np.ndarray, np.ndarray]:
-    """Output ``(ys, xs)`` of the pixels whose cell is :data:`BAND`, found row of cells by row of
-    cells (a scan of the cell map, not of the full-resolution image)."""
-    band = cells == BAND
-    ys, xs = [], []
-    for cell_row in np.flatnonzero(band.any(axis=1)):
-        out_cols = np.flatnonzero(band[cell_row][cols.low])
-        out_rows = np.flatnonzero(rows.low == cell_row)
-        ys.append(np.repeat(out_rows, out_cols.size))
-        xs.append(np.tile(out_cols, out_rows.size))
-    if not ys:
+    """Output ``(ys, xs)`` of the pixels whose cell is :data:`BAND`, built from the band cells
+    and the output span of each cell row / column (no scan of the full-resolution image)."""
+    cell_y, cell_x = np.nonzero(cells == BAND)
+    row_start, row_count = _spans(rows.low, cells.shape[0])
+    col_start, col_count = _spans(cols.low, cells.shape[1])
+    heights, widths = row_count[cell_y], col_count[cell_x]
+    counts = heights * widths
+    total = int(counts.sum())
+    if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate(ys), np.concatenate(xs)
+    owner = np.repeat(np.arange(cell_y.size), counts)
+    local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    width_of = widths[owner]
+    return row_start[cell_y][owner] + local // width_of, col_start[cell_x][owner] + local % width_of
+
+
+def _spans(low: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """First output index and number of output indices whose ``low`` source is each cell."""
+    count = np.bincount(low, minlength=cells)
+    return np.cumsum(count) - count, count
 
 
 def _blend_argmax(
