@@ -179,6 +179,14 @@ def _write_onnx_metadata(path: Path, meta: CheckpointMeta, info: ExportInfo) -> 
     onnx.save(proto, str(path))
 
 
+def save_self_contained(source: str | Path, target: str | Path) -> None:
+    """Re-save an ONNX file with its weights inside it (the dynamo exporter writes them to a
+    ``.data`` file beside it, under a name that does not survive a rename or copy)."""
+    import onnx
+
+    onnx.save(onnx.load(str(source)), str(target), save_as_external_data=False)
+
+
 def read_onnx_meta(path: str | Path) -> tuple[CheckpointMeta, ExportInfo]:
     """The :class:`CheckpointMeta` and :class:`ExportInfo` stored in an exported ONNX file."""
     import onnx

@@ -150,6 +150,10 @@ class OnnxSegmentationModel(nn.Module):
         options = ort.SessionOptions()
         if self._threads:
             options.intra_op_num_threads = int(self._threads)
+        # Idle worker threads sleep instead of spin-waiting: on a CPU shared with the node's
+        # executor, DDS and other processes, spinning steals the cores the next run needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(self.path),

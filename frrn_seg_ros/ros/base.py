@@ -36,6 +36,7 @@ def engine_config(params: NodeParams) -> EngineConfig:
         warmup_iters=params.warmup_iters,
         overlay_alpha=params.overlay_alpha,
         max_pixels=params.max_image_pixels,
+        threads=params.threads,
     )
     try:
         config.validate()
@@ -52,6 +53,7 @@ def engine_config(params: NodeParams) -> EngineConfig:
             "channels_last": "model.channels_last",
             "compile": "model.compile",
             "cuda_graphs": "model.cuda_graphs",
+            "threads": "model.threads",
         }
         field = next((ros for attr, ros in names.items() if f".{attr}=" in str(exc)), "device")
         raise ParameterError(field, str(exc)) from None
@@ -229,6 +231,7 @@ class SegmentationMixin:
             "random_weights": str(bool(eng.random_weights)).lower(),
             "enabled": str(self._enabled and self._active).lower(),
         }
+        info.update(eng.backend_info)
         info.update({k: str(v) for k, v in eng.memory_stats().items()})
         info.update({f"inference_path_{k}": str(v) for k, v in getattr(eng, "inference_path", {}).items()})
         return info

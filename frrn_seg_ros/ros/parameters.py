@@ -66,10 +66,19 @@ _SPEC: list[tuple[str, str, Any, str, Any, bool]] = [
     ("model.compile", "compile", False, "torch.compile the model (eager on failure)", None, True),
     ("model.cuda_graphs", "cuda_graphs", False, "CUDA graphs per frame shape (eager on failure)", None, True),
     (
+        "model.threads",
+        "threads",
+        0,
+        "CPU threads for the network (PyTorch and ONNX Runtime); 0 = automatic (see README)",
+        (0, 256),
+        True,
+    ),
+    (
         "model.backend",
         "backend",
         "auto",
-        "torch | onnxruntime | auto (onnxruntime for a .onnx checkpoint, else torch)",
+        "torch | onnxruntime | auto (onnxruntime for a .onnx file, and on a CPU in fp32 for a "
+        "checkpoint too: exported once, parity-checked, cached; else torch)",
         ("auto", "torch", "onnxruntime"),
         True,
     ),
@@ -191,6 +200,7 @@ class NodeParams:
     channels_last: bool
     compile: bool
     cuda_graphs: bool
+    threads: int
     backend: str
     device: str
     precision: str

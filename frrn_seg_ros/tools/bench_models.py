@@ -3,6 +3,7 @@
     frrn_seg_bench_models [--models frrn_a,csrnet_light] [--sizes 256x512,512x1024] \\
         [--precisions fp32,fp16] [--device auto|cpu|cuda] [--warmup 3] [--iters 20] \\
         [--max-seconds-per-case 60] [--channels-last] [--out benchmarks/results] [--merge]
+    frrn_seg_bench_models --stages [--stage-frame 1024x2048] [--sizes 256x512]   # per-stage times
 
 Sizes are HEIGHTxWIDTH (Cityscapes full resolution is 1024x2048). Each case builds the model in
 eval mode, runs ``--warmup`` untimed forwards, then ``--iters`` timed forwards under
@@ -181,6 +182,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="output file stem (default models_<cpu|cuda>)")
     p.add_argument("--merge", action="store_true", help="keep other cases already in the output JSON")
     p.add_argument("--note", default="", help="free text saved with the results")
+    p.add_argument("--stages", action="store_true",
+                   help="per-stage engine times on a camera frame instead (see bench_stages)")
+    p.add_argument("--stage-frame", default="1024x2048", help="camera frame HxW for --stages")
+    p.add_argument("--stage-encodings", default="rgb8,bayer_rggb8,yuv422", help="encodings for --stages")
+    p.add_argument("--checkpoint", default=None, help="weights for --stages (default random)")
     return p.parse_args(argv)
 
 
@@ -194,6 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         LOG.error("--device cuda but CUDA is not available")
         return 2
+    if args.stages:
+        from .bench_stages import run_stages
+
+        try:
+            return run_stages(args)
+        except ValueError as exc:
+            LOG.error("%s", exc)
+            return 2
     device = torch.device(args.device)
     precisions = (args.precisions or ("fp32,fp16" if device.type == "cuda" else "fp32")).split(",")
     names = [n.strip() for n in args.models.split(",") if n.strip()]

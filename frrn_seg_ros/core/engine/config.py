@@ -29,6 +29,9 @@ class EngineConfig:
     - ``compile`` / ``cuda_graphs``: the fast path for fixed input sizes (``torch.compile`` of the
       model; CUDA graphs of each whole device call), falling back to eager on any failure: see
       :mod:`~frrn_seg_ros.core.engine.fast_path`.
+    - ``threads``: CPU threads for the network (PyTorch intra-op and ONNX Runtime intra-op);
+      0 = automatic: ONNX Runtime gets the cores this process may use, without spin-waiting,
+      and PyTorch keeps its own setting.
     """
 
     device: str = "auto"
@@ -41,6 +44,7 @@ class EngineConfig:
     max_pixels: int = 4096 * 4096
     compile: bool = False
     cuda_graphs: bool = False
+    threads: int = 0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field and the values it accepts."""
@@ -72,6 +76,8 @@ class EngineConfig:
             raise ValueError(f"EngineConfig.overlay_alpha={alpha!r}: expected a number in [0, 1]")
         if not _is_int(self.max_pixels) or self.max_pixels < 1:
             raise ValueError(f"EngineConfig.max_pixels={self.max_pixels!r}: expected an int >= 1")
+        if not _is_int(self.threads) or self.threads < 0:
+            raise ValueError(f"EngineConfig.threads={self.threads!r}: expected an int >= 0 (0 = automatic)")
 
 
 def _is_int(value: object) -> bool:

@@ -10,6 +10,11 @@ Conversions (all produce ``(N, 3, H, W)`` uint8 RGB, channels-last strides where
   ``R = Y + 1.402 V'``, ``G = Y - 0.344136 U' - 0.714136 V'``, ``B = Y + 1.772 U'`` with
   ``U' = U - 128``; each chroma pair is shared by two neighbouring pixels.
 - ``bayer_{rggb,bggr,gbrg,grbg}8``: bilinear demosaic by a 3x3 convolution, mirror-padded.
+
+On a CPU, :func:`to_rgb_host` does the same conversions with OpenCV on the ``(H, W, C)`` array
+(10-100x faster than the torch ops there), equal to :func:`to_rgb` within 1 level: Bayer by
+OpenCV's bilinear demosaic of the mirror-padded mosaic, YUV 4:2:2 through OpenCV's full-range
+YCrCb conversion (coefficients rounded to 3 decimals) with each chroma pair repeated.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ import torch.nn.functional as F
 
 from ..encodings import FrameError, encoding_info
 from .config import Frame
+
+try:  # OpenCV is a declared dependency; without it the CPU path falls back to the torch ops
+    import cv2
+except ImportError:  # pragma: no cover - exercised only on an install without opencv
+    cv2 = None
 
 YUV_ORDER = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
 BAYER_PATTERNS = {"bayer_rggb8": "RGGB", "bayer_bggr8": "BGGR", "bayer_gbrg8": "GBRG", "bayer_grbg8": "GRBG"}
@@ -167,3 +177,46 @@ def bayer_to_rgb(mosaic: torch.Tensor, pattern: str) -> torch.Tensor:
     planes = F.pad(planes, (1, 1, 1, 1), mode="reflect")
     rgb = F.conv2d(planes, kernel, groups=3)
     return _round_u8(rgb)
+
+
+_CV_CODES = {
+    "bgr8": "COLOR_BGR2RGB", "rgba8": "COLOR_RGBA2RGB", "bgra8": "COLOR_BGRA2RGB",
+    "mono8": "COLOR_GRAY2RGB", "8UC1": "COLOR_GRAY2RGB",
+    # With the one-pixel mirror pad, OpenCV's pattern names line up with ROS's.
+    "bayer_rggb8": "COLOR_BayerRG2RGB", "bayer_bggr8": "COLOR_BayerBG2RGB",
+    "bayer_gbrg8": "COLOR_BayerGB2RGB", "bayer_grbg8": "COLOR_BayerGR2RGB",
+}
+
+
+def to_rgb_host(array: np.ndarray, encoding: str) -> np.ndarray:
+    """One checked ``(H, W, C)`` frame (see :func:`check_frame`) -> ``(H, W, 3)`` uint8 RGB on the
+    host with OpenCV; ``rgb8`` is returned as is (no copy). Without OpenCV, the torch ops."""
+    if encoding == "rgb8":
+        return array
+    if cv2 is None:
+        batch = torch.from_numpy(np.ascontiguousarray(array))[None]
+        return to_rgb(batch, encoding)[0].permute(1, 2, 0).numpy()
+    if encoding in BAYER_PATTERNS:
+        padded = cv2.copyMakeBorder(array[..., 0], 1, 1, 1, 1, cv2.BORDER_REFLECT_101)
+        return cv2.cvtColor(padded, getattr(cv2, _CV_CODES[encoding]))[1:-1, 1:-1]
+    if encoding in _CV_CODES:
+        return cv2.cvtColor(array, getattr(cv2, _CV_CODES[encoding]))
+    if encoding in ("mono16", "16UC1"):
+        grey = cv2.convertScaleAbs(array[..., 0], alpha=1.0 / 257.0)  # round(v / 257): never a tie
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+    if encoding in YUV_ORDER:
+        return yuv422_to_rgb_host(array, YUV_ORDER[encoding])
+    raise FrameError(f"no host conversion for encoding {encoding!r}")  # check_frame rejects these first
+
+
+def yuv422_to_rgb_host(array: np.ndarray, order: str) -> np.ndarray:
+    """``(H, W, 2)`` uint8 UYVY/YUYV -> ``(H, W, 3)`` uint8 RGB (BT.601 full range) with OpenCV."""
+    height, width, _ = array.shape
+    quads = array.reshape(height, width // 2, 4)
+    u_at, y_at, v_at = (0, 1, 2) if order == "uyvy" else (1, 0, 3)
+    luma = cv2.extractChannel(array, y_at)
+    u, v = (
+        cv2.resize(cv2.extractChannel(quads, at), (width, height), interpolation=cv2.INTER_NEAREST)
+        for at in (u_at, v_at)
+    )  # each chroma sample repeated for its pixel pair
+    return cv2.cvtColor(cv2.merge((luma, v, u)), cv2.COLOR_YCrCb2RGB)

@@ -16,11 +16,11 @@ from torch import nn
 from ..checkpoint import CheckpointMeta, default_meta, file_sha256, load_model
 from ..labels import CITYSCAPES, LabelSet, palette_from_colors
 from .config import DEFAULT_WARMUP_SIZE, EngineConfig, Frame, OutputRequest, SegmentationResult
-from .convert import check_frame, to_rgb, upload
+from .convert import check_frame, to_rgb, to_rgb_host, upload
 from .device import cuda_memory_stats, resolve_device, resolve_precision
 from .fast_path import FastPath
-from .postprocess import postprocess, to_host
-from .preprocess import normalisation, plan_geometry, preprocess
+from .postprocess import postprocess, postprocess_host, to_host
+from .preprocess import normalisation, plan_geometry, preprocess, preprocess_host
 from .timing import StageTimer
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class SegmentationEngine:
         self._meta = meta
         self._device = resolve_device(self._config.device)
         self._autocast_dtype = resolve_precision(self._config.precision, self._device)
+        if self._device.type == "cpu" and self._config.threads:
+            torch.set_num_threads(self._config.threads)  # process-wide, as torch has it
         model = model.eval().to(self._device)
         if self._config.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -73,19 +75,29 @@ class SegmentationEngine:
     ) -> SegmentationEngine:
         """A node checkpoint through PyTorch, or an exported ``.onnx`` through ONNX Runtime.
 
-        ``backend``: ``torch``, ``onnxruntime``, or ``auto`` (ONNX Runtime for a ``.onnx`` file).
+        ``backend``: ``torch``, ``onnxruntime``, or ``auto``: ONNX Runtime for a ``.onnx`` file,
+        and for a checkpoint on a CPU in fp32 too, exported once and cached (see
+        :mod:`frrn_seg_ros.core.ort_cache`; PyTorch where that fails).
         """
         if backend == "onnxruntime" or (backend == "auto" and is_onnx_file(path)):
             return cls.from_onnx(path, config)
-        return cls.from_checkpoint(path, config)
+        return cls.from_checkpoint(path, config, auto_backend=backend == "auto")
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, config: EngineConfig | None = None
+        cls, path: str | os.PathLike, config: EngineConfig | None = None, auto_backend: bool = False
     ) -> SegmentationEngine:
-        """Load a checkpoint (weights-only; :class:`CheckpointError` propagates) and build the engine."""
+        """Load a checkpoint (weights-only; :class:`CheckpointError` propagates) and build the engine.
+
+        ``auto_backend``: on a CPU in fp32, run through ONNX Runtime where possible
+        (:class:`~frrn_seg_ros.core.ort_cache.AutoBackendModel`)."""
         start = time.perf_counter()
         model, meta = load_model(path)
+        config = config if config is not None else EngineConfig()
+        if auto_backend and config.precision == "fp32" and resolve_device(config.device).type == "cpu":
+            from ..ort_cache import AutoBackendModel
+
+            model = AutoBackendModel(model, meta, file_sha256(path), threads=config.threads or None)
         read_s = time.perf_counter() - start
         engine = cls(model, meta, config, checkpoint_path=path)
         engine._load_time_s += read_s
@@ -235,20 +247,21 @@ class SegmentationEngine:
         for index, (frame, array) in enumerate(zip(frames, arrays, strict=True)):
             groups.setdefault((frame.encoding, array.shape), []).append(index)
         timer = StageTimer(self._device)
-        host: list[dict[str, torch.Tensor] | None] = [None] * len(arrays)
+        host: list[dict[str, np.ndarray] | None] = [None] * len(arrays)
+        run_group = self._run_group_host if self._device.type == "cpu" else self._run_group
         with torch.inference_mode():
             timer.start()
             for (encoding, _), indices in groups.items():
-                batch = self._run_group([arrays[i] for i in indices], encoding, outputs, timer)
+                batch = run_group([arrays[i] for i in indices], encoding, outputs, timer)
                 for position, index in enumerate(indices):
-                    host[index] = {name: tensor[position] for name, tensor in batch.items()}
+                    host[index] = batch[position]
             timings = timer.result()
         return [
             SegmentationResult(
-                labels=item["labels"].numpy(),
-                color=item["color"].numpy() if "color" in item else None,
-                overlay=item["overlay"].numpy() if "overlay" in item else None,
-                confidence=item["confidence"].numpy() if "confidence" in item else None,
+                labels=item["labels"],
+                color=item.get("color"),
+                overlay=item.get("overlay"),
+                confidence=item.get("confidence"),
                 timings_ms=dict(timings),
             )
             for item in host  # type: ignore[union-attr]
@@ -256,8 +269,8 @@ class SegmentationEngine:
 
     def _run_group(
         self, arrays: list[np.ndarray], encoding: str, outputs: OutputRequest, timer: StageTimer
-    ) -> dict[str, torch.Tensor]:
-        """One batched pass over equal-shape frames; returns host uint8 tensors ``(N, ...)``."""
+    ) -> list[dict[str, np.ndarray]]:
+        """One batched pass over equal-shape frames on the device; host uint8 arrays per frame."""
         raw = upload(arrays, self._device)
         if self._fast.graphs_enabled:  # one replay for the device part: timed as inference
             timer.mark("convert")
@@ -267,6 +280,26 @@ class SegmentationEngine:
         else:
             on_device = self._on_device(raw, encoding, outputs, timer)
         result = to_host(on_device)
+        timer.mark("postprocess")
+        return [{name: t[i].numpy() for name, t in result.items()} for i in range(len(arrays))]
+
+    def _run_group_host(
+        self, arrays: list[np.ndarray], encoding: str, outputs: OutputRequest, timer: StageTimer
+    ) -> list[dict[str, np.ndarray]]:
+        """The same pass on a CPU: OpenCV conversion / resize and the exact boundary-band labels
+        (see :func:`postprocess_host`) around the model."""
+        frames = [to_rgb_host(array, encoding) for array in arrays]
+        timer.mark("convert")
+        geometry = plan_geometry(
+            frames[0].shape[:2], self._config.input_size, self._config.resize_mode, self._size_divisor,
+            self.input_downsample,
+        )
+        x = preprocess_host(frames, geometry, self._scale, self._bias, self._config.channels_last)
+        timer.mark("preprocess")
+        logits = self._infer(x)
+        timer.mark("inference")
+        alpha = self._config.overlay_alpha
+        result = postprocess_host(logits, geometry, frames, self._palette_np, outputs, alpha)
         timer.mark("postprocess")
         return result
 
@@ -320,6 +353,15 @@ class SegmentationEngine:
                 f"(N, num_classes, H, W) = {expected} at the input size"
             )
         return logits
+
+    @property
+    def backend_info(self) -> dict[str, str]:
+        """``backend`` that runs the network (``pytorch``, ``onnxruntime``, ...) and, for
+        ``model.backend: auto``, why a size fell back to PyTorch (for diagnostics)."""
+        info = getattr(self._model, "backend_info", None)
+        if info is not None:
+            return dict(info)
+        return {"backend": "onnxruntime" if hasattr(self._model, "session") else "pytorch"}
 
     def memory_stats(self) -> dict[str, float]:
         """GPU memory in MB (allocated, peak allocated, reserved) on CUDA; ``{}`` on CPU."""

@@ -5,14 +5,23 @@ upsampled bilinearly (``align_corners=False``) to the frame's own size BEFORE th
 papers evaluate. For large frames the full-resolution logits are never held at once: classes are
 processed in chunks of at most ``CHUNK_ELEMENTS`` values, keeping a running max / argmax and, only
 when confidence is requested, a running softmax denominator (so softmax is never materialised).
+
+On a CPU, :func:`postprocess_host` returns numpy arrays and avoids full-resolution float work:
+labels come from :func:`~.label_upsample.upsample_labels` (identical to the full upsample +
+argmax, interpolating only near class boundaries), colour is an OpenCV lookup table and the
+overlay OpenCV's rounded weighted sum (within 1 level of the float blend). Confidence still
+needs every class at every pixel and takes the chunked path above.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .config import OutputRequest
+from .convert import cv2
+from .label_upsample import upsample_labels
 from .preprocess import Geometry
 
 # 16 Mi float32 values (64 MB) of full-resolution logits at a time: below glibc's mmap threshold
@@ -90,6 +99,59 @@ def postprocess(
     if conf is not None:
         result["confidence"] = conf
     return result
+
+
+def postprocess_host(
+    logits: torch.Tensor,
+    geometry: Geometry,
+    rgb: list[np.ndarray],
+    palette: np.ndarray,
+    outputs: OutputRequest,
+    overlay_alpha: float,
+) -> list[dict[str, np.ndarray]]:
+    """CPU outputs per frame as numpy uint8 arrays, equal to :func:`postprocess`'s (labels
+    identical, colour identical, overlay within 1 level).
+
+    ``logits``: ``(N, C, Hp, Wp)`` CPU tensor; ``rgb``: ``N`` x ``(H, W, 3)`` uint8 input frames;
+    ``palette``: ``(256, 3)`` uint8. Returns, per frame, ``labels`` ``(H, W)`` and as requested
+    ``color`` / ``overlay`` ``(H, W, 3)`` and ``confidence`` ``(H, W)``.
+    """
+    rows, cols = geometry.content
+    if outputs.confidence:
+        labels_t, conf_t = labels_and_confidence(logits, geometry, confidence=True)
+        all_labels = list(labels_t.numpy())
+    else:
+        content = logits[:, :, rows, cols].to(torch.float32)
+        all_labels = [upsample_labels(item.contiguous(), geometry.source) for item in content]
+    lut = palette.reshape(256, 1, 3) if cv2 is not None else palette
+    results = []
+    for index, labels in enumerate(all_labels):
+        item = {"labels": labels}
+        if outputs.color or outputs.overlay:
+            color = colorize(labels, lut)
+            if outputs.color:
+                item["color"] = color
+            if outputs.overlay:
+                item["overlay"] = blend(color, rgb[index], overlay_alpha)
+        if outputs.confidence:
+            item["confidence"] = conf_t[index].numpy()
+        results.append(item)
+    return results
+
+
+def colorize(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """``(H, W)`` uint8 labels -> ``(H, W, 3)`` uint8 colours through a ``(256, 1, 3)`` table."""
+    if cv2 is None:  # pragma: no cover
+        return lut.reshape(256, 3)[labels]
+    return cv2.LUT(cv2.merge((labels, labels, labels)), lut)
+
+
+def blend(color: np.ndarray, image: np.ndarray, alpha: float) -> np.ndarray:
+    """``round(alpha * color + (1 - alpha) * image)`` as uint8 ``(H, W, 3)``."""
+    if cv2 is None:  # pragma: no cover
+        mixed = color.astype(np.float32) * alpha + image.astype(np.float32) * (1.0 - alpha)
+        return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+    return cv2.addWeighted(color, alpha, np.ascontiguousarray(image), 1.0 - alpha, 0.0)
 
 
 def to_host(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -9,6 +9,10 @@ Padding values: the letterbox border is 0 in normalised space (the dataset mean 
 neutral to the network); the divisor padding replicates the last row/column, so the border
 pixels see a continuation of the image instead of an artificial edge. Both are cropped away
 before the argmax.
+
+Shrinking is antialiased, as training's PIL resize is: on the device path ``F.interpolate``
+bilinear with ``antialias=True`` (PIL's filter), on the CPU path OpenCV's ``INTER_AREA`` (a box
+filter, 10x faster there). Enlarging is plain bilinear on both.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .convert import cv2
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,11 @@ def normalisation(
     return 1.0 / (255.0 * std_t), -mean_t / std_t
 
 
+def shrinks(source: tuple[int, int], target: tuple[int, int]) -> bool:
+    """Whether resizing ``source`` to ``target`` makes the image smaller along some axis."""
+    return target[0] < source[0] or target[1] < source[1]
+
+
 def preprocess(
     rgb: torch.Tensor,
     geometry: Geometry,
@@ -88,13 +100,47 @@ def preprocess(
 ) -> torch.Tensor:
     """``(N, 3, H, W)`` uint8 RGB -> ``(N, 3, Hp, Wp)`` float32 normalised network input.
 
-    Resizing is bilinear (``align_corners=False``, no antialias) and runs before the
-    normalisation (an affine map per channel, which commutes with it) so the arithmetic runs on
-    the smaller image when shrinking.
+    Resizing is bilinear (``align_corners=False``; antialiased when shrinking) and runs before
+    the normalisation (an affine map per channel, which commutes with it) so the arithmetic runs
+    on the smaller image when shrinking.
     """
     x = rgb.to(torch.float32)
     if geometry.resized != geometry.source:
-        x = F.interpolate(x, size=geometry.resized, mode="bilinear", align_corners=False, antialias=False)
+        antialias = shrinks(geometry.source, geometry.resized)
+        x = F.interpolate(x, size=geometry.resized, mode="bilinear", align_corners=False, antialias=antialias)
+    return normalise_and_pad(x, geometry, scale, bias, channels_last)
+
+
+def preprocess_host(
+    frames: list[np.ndarray],
+    geometry: Geometry,
+    scale: torch.Tensor,
+    bias: torch.Tensor,
+    channels_last: bool = True,
+) -> torch.Tensor:
+    """``N`` x ``(H, W, 3)`` uint8 RGB host arrays -> ``(N, 3, Hp, Wp)`` float32 CPU network input.
+
+    Resized with OpenCV on uint8 (``INTER_AREA`` when no axis grows, ``INTER_LINEAR`` otherwise),
+    then normalised and padded by :func:`normalise_and_pad` at the network size.
+    """
+    if cv2 is None:  # pragma: no cover - without OpenCV, the torch path
+        batch = torch.stack([torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1) for f in frames])
+        return preprocess(batch, geometry, scale, bias, channels_last)
+    if geometry.resized != geometry.source:
+        height, width = geometry.resized
+        no_axis_grows = height <= geometry.source[0] and width <= geometry.source[1]
+        # INTER_AREA is nearest-like when enlarging
+        method = cv2.INTER_AREA if no_axis_grows else cv2.INTER_LINEAR
+        frames = [cv2.resize(frame, (width, height), interpolation=method) for frame in frames]
+    batch = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).to(torch.float32)
+    return normalise_and_pad(batch, geometry, scale, bias, channels_last)
+
+
+def normalise_and_pad(
+    x: torch.Tensor, geometry: Geometry, scale: torch.Tensor, bias: torch.Tensor, channels_last: bool
+) -> torch.Tensor:
+    """``(N, 3, h, w)`` float RGB at the resized size -> normalised ``(N, 3, Hp, Wp)``, placed and
+    padded as ``geometry`` says (letterbox border 0, divisor padding replicated)."""
     x = x.mul_(scale).add_(bias)
     (top, left), (h, w) = geometry.offset, geometry.resized
     net_h, net_w = geometry.network

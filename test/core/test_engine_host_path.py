@@ -1,0 +1,138 @@
+"""The CPU (host) path equals the torch path: labels identical, colours and conversions within 1 level.
+
+References are the torch ops the device path runs (full bilinear upsample + argmax, the torch
+conversions) on the same inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from frrn_seg_ros.core.encodings import ENCODINGS
+from frrn_seg_ros.core.engine import Frame, OutputRequest, check_frame, plan_geometry, to_rgb
+from frrn_seg_ros.core.engine.convert import to_rgb_host, upload
+from frrn_seg_ros.core.engine.label_upsample import upsample_labels
+from frrn_seg_ros.core.engine.postprocess import postprocess, postprocess_host
+from frrn_seg_ros.core.engine.preprocess import normalisation, preprocess, preprocess_host
+from frrn_seg_ros.core.labels import CITYSCAPES, palette_from_colors
+
+
+def full_argmax(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """Today's reference: ``(C, h, w)`` -> ``(H, W)`` argmax of the full bilinear upsample."""
+    up = F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)
+    return up[0].argmax(dim=0).numpy().astype(np.uint8)
+
+
+def trained_looking(classes: int, h: int, w: int, seed: int) -> torch.Tensor:
+    """Smooth logits with large regions (a coarse random field, bicubically enlarged, scaled x6)."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(1, classes, max(2, h // 8), max(2, w // 8), generator=gen)
+    return 6.0 * F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)[0]
+
+
+SIZES = [  # (h, w) of the logits -> (H, W) of the frame: scale 1, 2, 4, non-integer up and down
+    ((17, 23), (17, 23)),
+    ((16, 24), (32, 48)),
+    ((13, 19), (52, 76)),
+    ((21, 30), (50, 97)),
+    ((40, 52), (29, 37)),
+    ((1, 7), (5, 30)),
+]
+
+
+@pytest.mark.parametrize(("low", "high"), SIZES)
+@pytest.mark.parametrize("kind", ["random", "trained"])
+def test_boundary_band_labels_are_identical_to_the_full_upsample(low, high, kind) -> None:
+    for seed in range(3):
+        if kind == "random":
+            logits = torch.randn(19, *low, generator=torch.Generator().manual_seed(seed))
+        else:
+            logits = trained_looking(19, *low, seed=seed)
+        labels = upsample_labels(logits, high)
+        assert labels.dtype == np.uint8 and labels.shape == high
+        np.testing.assert_array_equal(labels, full_argmax(logits, high))
+
+
+def test_boundary_band_labels_at_camera_scale_and_ties() -> None:
+    logits = trained_looking(19, 64, 128, seed=7)
+    np.testing.assert_array_equal(upsample_labels(logits, (256, 512)), full_argmax(logits, (256, 512)))
+    tied = torch.zeros(4, 9, 11)  # every class tied: argmax is class 0 everywhere
+    tied[2, 4:, 5:] = 1.0
+    np.testing.assert_array_equal(upsample_labels(tied, (20, 31)), full_argmax(tied, (20, 31)))
+    single = torch.randn(1, 5, 6)
+    assert not upsample_labels(single, (9, 13)).any()
+
+
+def raw_frame(encoding: str, h: int, w: int, seed: int) -> np.ndarray:
+    info = ENCODINGS[encoding]
+    high = 65536 if info.dtype == np.uint16 else 256
+    return np.random.default_rng(seed).integers(0, high, (h, w, info.channels)).astype(info.dtype)
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_host_conversion_within_one_level_of_the_torch_conversion(encoding: str) -> None:
+    for h, w in ((2, 2), (7, 10), (31, 46)):
+        array = check_frame(Frame(raw_frame(encoding, h, w, seed=h), encoding), max_pixels=1 << 30)
+        ref = to_rgb(upload([array], torch.device("cpu")), encoding)[0].permute(1, 2, 0).numpy()
+        out = to_rgb_host(array, encoding)
+        assert out.dtype == np.uint8 and out.shape == (h, w, 3)
+        assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1, (encoding, h, w)
+
+
+def test_host_resize_is_a_box_filter_when_shrinking_and_bilinear_when_enlarging() -> None:
+    rgb = np.random.default_rng(1).integers(0, 256, (40, 62, 3)).astype(np.uint8)
+    scale, bias = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
+    half = plan_geometry((40, 62), (20, 31), "resize", 1)
+    x = preprocess_host([rgb], half, scale, bias, channels_last=False)
+    box = F.avg_pool2d(torch.from_numpy(rgb).permute(2, 0, 1)[None].float(), 2)
+    assert torch.allclose(x, box, atol=0.5 + 1e-4)  # uint8 rounding of the exact average
+    double = plan_geometry((40, 62), (80, 124), "resize", 1)
+    x = preprocess_host([rgb], double, scale, bias, channels_last=False)
+    ref = preprocess(torch.from_numpy(rgb).permute(2, 0, 1)[None], double, scale, bias, channels_last=False)
+    assert (x - ref).abs().max() <= 1.0
+
+
+def test_device_path_shrinks_like_training_pil_resize() -> None:
+    """Training resizes with PIL bilinear, which is antialiased when shrinking: so is the engine."""
+    rgb = np.random.default_rng(2).integers(0, 256, (60, 90, 3)).astype(np.uint8)
+    geometry = plan_geometry((60, 90), (30, 45), "resize", 1)
+    scale, bias = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
+    x = preprocess(torch.from_numpy(rgb).permute(2, 0, 1)[None], geometry, scale, bias, channels_last=False)
+    pil = np.array(Image.fromarray(rgb).resize((45, 30), resample=Image.Resampling.BILINEAR))
+    assert (x[0].permute(1, 2, 0) - torch.from_numpy(pil).float()).abs().max() <= 1.0
+    batch = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+    plain = F.interpolate(batch, size=(30, 45), mode="bilinear")
+    assert (plain[0].permute(1, 2, 0) - torch.from_numpy(pil).float()).abs().max() > 5.0  # not like it
+
+
+@pytest.mark.parametrize(("mode", "size"), [("resize", (24, 40)), ("letterbox", (32, 32)), ("resize", None)])
+def test_host_postprocess_equals_device_postprocess(mode: str, size) -> None:
+    frames = [np.random.default_rng(s).integers(0, 256, (45, 70, 3)).astype(np.uint8) for s in (0, 1)]
+    geometry = plan_geometry((45, 70), size, mode, 8)
+    logits = torch.stack([trained_looking(19, *geometry.padded, seed=s) for s in (3, 4)])
+    palette_np = palette_from_colors(CITYSCAPES.colors)
+    rgb = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
+    for outputs in (OutputRequest(), OutputRequest(color=True, overlay=True, confidence=True)):
+        ref = postprocess(logits, geometry, rgb, torch.from_numpy(palette_np), outputs, 0.4)
+        host = postprocess_host(logits, geometry, frames, palette_np, outputs, 0.4)
+        assert len(host) == 2
+        for index, item in enumerate(host):
+            assert set(item) == set(ref)
+            np.testing.assert_array_equal(item["labels"], ref["labels"][index].numpy())
+            for name in ("color", "overlay", "confidence"):
+                if name in item:
+                    diff = np.abs(item[name].astype(int) - ref[name][index].numpy().astype(int))
+                    assert diff.max() <= 1, name
+
+
+def test_normalisation_matches_between_paths() -> None:
+    scale, bias = normalisation((0.3, 0.4, 0.5), (0.2, 0.25, 0.3), torch.device("cpu"))
+    rgb = np.random.default_rng(5).integers(0, 256, (32, 48, 3)).astype(np.uint8)
+    geometry = plan_geometry((32, 48), None, "resize", 16)
+    host = preprocess_host([rgb], geometry, scale, bias)
+    device = preprocess(torch.from_numpy(rgb).permute(2, 0, 1)[None], geometry, scale, bias)
+    assert torch.allclose(host, device, atol=1e-5)
