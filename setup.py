@@ -17,7 +17,9 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
     ],
-    install_requires=["setuptools", "numpy", "pyyaml", "pillow", "opencv-python-headless", "torch", "safetensors"],
+    install_requires=[
+        "setuptools", "numpy", "pyyaml", "pillow", "opencv-python-headless", "torch", "safetensors",
+    ],
     python_requires=">=3.10",
     zip_safe=False,
     maintainer="frrn_seg_ros maintainers",
