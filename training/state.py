@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,28 @@ def save_training_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+#: ``.<name>.pt.<8 random chars>.tmp``: the partial file :func:`save_training_state` writes (via
+#: ``tempfile.mkstemp``) before renaming it over ``<name>.pt``.
+PARTIAL_CHECKPOINT = re.compile(r"^\.(?P<name>.+\.pt)\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_partials(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the partial checkpoint files a killed run left in ``run_dir`` (not recursive), with a
+    log line naming each and its size; returns the removed paths. Call once at start, before any
+    save of this run (only rank 0 writes, so only rank 0 calls it)."""
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and PARTIAL_CHECKPOINT.match(path.name):
+            size = path.stat().st_size
+            path.unlink(missing_ok=True)
+            removed.append(path)
+            log.warning("removed %s (%.1f MB): partial checkpoint of a killed run", path, size / 1e6)
+    return removed
 
 
 def load_training_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
