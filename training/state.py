@@ -6,7 +6,8 @@ Layout (plain containers, tensors and numbers only)::
      "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ...,
      "rng": {"python": [...], "numpy": {...}, "torch": ByteTensor, "cuda": [ByteTensor, ...]},
      "config": recipe dict, "metrics": dict,
-     "run": {"recipe": str, "dataset": str, "batch_size": int, "accumulate": int, "world_size": int}}
+     "run": {"recipe": str, "protocol": str | None, "dataset": str, "batch_size": int,
+             "accumulate": int, "world_size": int}}
 
 ``run`` fixes what an exact resume depends on; :func:`check_resume_compatible` refuses a resume
 whose current config differs in any of them (the world size only warns).
@@ -91,13 +92,14 @@ def plain(value: Any) -> Any:
 
 
 #: ``run`` keys that must match on resume (the data position and the schedule depend on them).
-RESUME_MUST_MATCH = ("recipe", "dataset", "batch_size", "accumulate")
+RESUME_MUST_MATCH = ("recipe", "protocol", "dataset", "batch_size", "accumulate")
 
 
 def run_signature(cfg: dict[str, Any], world_size: int = 1) -> dict[str, Any]:
     """The ``run`` entry of a training checkpoint for recipe dict ``cfg``."""
     return {
         "recipe": str(cfg.get("_recipe", {}).get("name", "custom")),
+        "protocol": cfg.get("_recipe", {}).get("protocol"),
         "dataset": str(cfg["data"]["dataset"]),
         "batch_size": int(cfg["train"]["batch_size"]),
         "accumulate": max(1, int(cfg["train"]["accumulate"])),
@@ -119,7 +121,7 @@ def check_resume_compatible(
     diffs = [
         f"{key}: checkpoint {saved.get(key)!r}, now {current[key]!r}"
         for key in RESUME_MUST_MATCH
-        if saved.get(key) != current[key]
+        if key in saved and saved[key] != current[key]  # (checkpoints before 'protocol' lack it)
     ]
     if diffs:
         raise ValueError(
