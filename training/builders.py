@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from frrn_seg_ros.core.models import architecture_info, build_model
+from frrn_seg_ros.core.models.blocks import SPFM
 
 from .losses import build_loss
 from .pipelines import PipelineConfig, SegmentationPipeline
@@ -16,8 +17,33 @@ from .pipelines import PipelineConfig, SegmentationPipeline
 SCRATCH = "scratch"
 
 
+def apply_init_scheme(model: nn.Module, scheme: str) -> None:
+    """Re-initialise the trainable-from-scratch layers with ``model.init``'s scheme (``paper`` is
+    what the constructor already did; ``released`` re-runs the model's own init function with the
+    authors' gains). CSRNet's backbone (ImageNet weights or its own init) is left as it is."""
+    if scheme == "paper":
+        return
+    if hasattr(model, "_init_decoder"):
+        model._init_decoder(scheme)  # CSRNet
+    elif hasattr(model, "_init_weights"):
+        model._init_weights(scheme)  # FRRN
+    else:
+        raise ValueError(f"model.init={scheme!r}: {type(model).__name__} has no selectable init")
+
+
+def set_spfm_bn_momentum(model: nn.Module, momentum: float) -> int:
+    """Set the momentum of every BatchNorm inside the model's SPFMs (CSRNet released code: 0.01 / 2
+    on all BNs of its ``SpatialPyramidPooling``, util2.py); returns how many were set."""
+    count = 0
+    for spfm in (m for m in model.modules() if isinstance(m, SPFM)):
+        for bn in (m for m in spfm.modules() if isinstance(m, nn.BatchNorm2d)):
+            bn.momentum, count = float(momentum), count + 1
+    return count
+
+
 def make_model(cfg: dict[str, Any]) -> nn.Module:
-    """Build the recipe's model; a missing ``pretrained_backbone`` file is an error naming it."""
+    """Build the recipe's model (init scheme and SPFM BatchNorm momentum applied); a missing
+    ``pretrained_backbone`` file is an error naming it."""
     m = cfg["model"]
     kwargs: dict[str, Any] = {}
     if m["name"].startswith("frrn"):
@@ -32,7 +58,10 @@ def make_model(cfg: dict[str, Any]) -> nn.Module:
         if not m["name"].startswith("csrnet"):
             raise ValueError(f"model.pretrained_backbone is only used by CSRNet, not {m['name']}")
         kwargs["pretrained_backbone"] = str(path)
-    return build_model(m["name"], num_classes=int(m["num_classes"]), **kwargs)
+    model = build_model(m["name"], num_classes=int(m["num_classes"]), **kwargs)
+    apply_init_scheme(model, str(m.get("init", "paper")))
+    set_spfm_bn_momentum(model, float(m.get("spfm_bn_momentum", 0.1)))
+    return model
 
 
 def scratch_backbone_warning(cfg: dict[str, Any]) -> str | None:
@@ -66,6 +95,8 @@ def make_pipeline(cfg: dict[str, Any]) -> SegmentationPipeline:
             hflip=bool(d["hflip"]),
             scales=list(d["scales"]),
             crop=d["crop"],
+            crop_mode=str(d["crop_mode"]),
+            color_jitter=float(d["color_jitter"]),
             mean=info.mean,
             std=info.std,
         )

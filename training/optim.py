@@ -2,7 +2,11 @@
 
 - FRRN: Adam (0.9, 0.999, eps 1e-8), no weight decay, lr 1e-3 then 1e-4 after ``step_at`` iterations.
 - CSRNet: Adam (0.9, 0.99), weight decay 1e-4, the ResNet-18 backbone in its own parameter group
-  with lr and weight decay 4x smaller, cosine annealing to ``min_lr`` over the run (per iteration).
+  with lr and weight decay 4x smaller, cosine annealing to ``min_lr`` over the run (per iteration,
+  ``cosine``), or as the authors' code does it (``cosine_epoch``): ``CosineAnnealingLR(T_max=250,
+  eta_min=1e-6)`` stepped once at the START of every epoch, so epoch ``e`` (0-based) trains at
+  ``eta_min + (base - eta_min) * (1 + cos(pi * min(e + 1, T_max) / T_max)) / 2`` and EVERY group
+  (head and backbone) ends at ``eta_min`` in the last epoch.
 
 Backbone cosine floor (a choice; the paper only says "cosine annealing ... to 1e-6"): one schedule
 factor scales every group, so the 4x backbone/head lr ratio holds for the whole run, and ``min_lr``
@@ -78,8 +82,20 @@ def cosine_factor(iteration: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+def epoch_cosine_lr(epoch: int, base_lr: float, min_lr: float, t_max: int) -> float:
+    """The lr of epoch ``epoch`` (0-based) under ``CosineAnnealingLR(T_max=t_max, eta_min=min_lr)``
+    stepped once before each epoch (the CSRNet authors' train.py): the first epoch already runs at
+    step 1, the epoch ``t_max - 1`` at ``min_lr``; later epochs stay at ``min_lr``."""
+    t = min(max(epoch, 0) + 1, t_max) / max(t_max, 1)
+    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: dict[str, Any], base_lr: float, total_iterations: int
+    optimizer: torch.optim.Optimizer,
+    cfg: dict[str, Any],
+    base_lr: float,
+    total_iterations: int,
+    iterations_per_epoch: int = 1,
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-iteration schedule from the recipe's ``schedule`` section (call ``.step()`` every
     optimizer step).
@@ -87,9 +103,22 @@ def build_scheduler(
     - ``name: step``: keys ``step_at`` (iterations), ``gamma``.
     - ``name: cosine``: key ``min_lr`` (absolute, for the head group; the backbone group keeps its
       ratio and so ends at ``min_lr * backbone_lr_factor``), annealed over ``total_iterations``.
+    - ``name: cosine_epoch``: keys ``t_max`` (epochs), ``min_lr`` (absolute floor of EVERY group);
+      the lr changes only when an epoch of ``iterations_per_epoch`` iterations begins.
     - ``name: constant``.
     """
     name = cfg.get("name", "constant")
+    if name == "cosine_epoch":
+        t_max, min_lr = int(cfg.get("t_max", 0)), float(cfg.get("min_lr", 0.0))
+        if t_max < 1:
+            raise ValueError(f"schedule.t_max={cfg.get('t_max')!r}: cosine_epoch needs epochs >= 1")
+        per_epoch = max(1, int(iterations_per_epoch))
+
+        def group_fn(group_lr: float):
+            return lambda it: epoch_cosine_lr(it // per_epoch, group_lr, min_lr, t_max) / group_lr
+
+        fns = [group_fn(float(g["lr"])) for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, fns)
     if name == "step":
         step_at, gamma = int(cfg["step_at"]), float(cfg.get("gamma", 0.1))
         fn = lambda it: step_factor(it, step_at, gamma)  # noqa: E731
@@ -99,5 +128,7 @@ def build_scheduler(
     elif name == "constant":
         fn = lambda it: 1.0  # noqa: E731
     else:
-        raise ValueError(f"schedule.name={name!r}: expected 'step', 'cosine' or 'constant'")
+        raise ValueError(
+            f"schedule.name={name!r}: expected 'step', 'cosine', 'cosine_epoch' or 'constant'"
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)

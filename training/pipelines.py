@@ -3,8 +3,9 @@
 - FRRN: downsample the image (area/Lanczos) by ``downsample``; in training also the label by
   block majority vote, then random translation and gamma. In evaluation the label stays at full
   resolution (logits are upsampled to it, as in the paper).
-- CSRNet: in training random horizontal flip, scale from ``scales``, random crop ``crop``
-  (image padded with the mean colour, label with void); evaluation is single scale, full size.
+- CSRNet: in training optional colour jitter (``color_jitter``), random horizontal flip, scale
+  from ``scales``, random crop ``crop`` (a smaller image padded with the mean colour / void, or
+  with ``crop_mode='cover'`` upscaled to cover the crop); evaluation is single scale, full size.
 Both finish with ``(x - mean) / std`` on RGB in [0, 1] using the architecture's mean/std.
 """
 
@@ -30,6 +31,8 @@ class PipelineConfig:
     hflip: bool = False
     scales: list[float] = field(default_factory=lambda: [1.0])
     crop: list[int] | None = None  # [h, w]
+    crop_mode: str = "pad"  # 'pad' or 'cover' (image smaller than the crop)
+    color_jitter: float = 0.0  # CSRNet released: brightness/contrast/saturation in [1-j, 1+j]
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
@@ -40,6 +43,10 @@ class PipelineConfig:
             raise ValueError(f"data.downsample={self.downsample!r}: expected an integer >= 1")
         if self.crop is not None and (len(self.crop) != 2 or min(self.crop) < 1):
             raise ValueError(f"data.crop={self.crop!r}: expected [height, width] or null")
+        if self.crop_mode not in ("pad", "cover"):
+            raise ValueError(f"data.crop_mode={self.crop_mode!r}: expected 'pad' or 'cover'")
+        if not 0.0 <= float(self.color_jitter) < 1.0:
+            raise ValueError(f"data.color_jitter={self.color_jitter!r}: expected 0 <= j < 1")
 
 
 class SegmentationPipeline:
@@ -68,10 +75,13 @@ class SegmentationPipeline:
             if cfg.gamma > 0:
                 image = T.random_gamma(image, float(cfg.gamma), rng)
         elif train:
+            image = T.random_color_jitter(image, float(cfg.color_jitter), rng)
             if cfg.hflip:
                 image, label = T.random_hflip(image, label, rng)
             scale = float(rng.choice(np.asarray(cfg.scales, dtype=np.float64)))
             image, label = T.scale_pair(image, label, scale)
             if cfg.crop is not None:
-                image, label = T.random_crop(image, label, tuple(cfg.crop), rng, fill=T.mean_fill(cfg.mean))
+                image, label = T.random_crop(
+                    image, label, tuple(cfg.crop), rng, fill=T.mean_fill(cfg.mean), mode=cfg.crop_mode
+                )
         return T.to_tensor(image, label, cfg.mean, cfg.std)

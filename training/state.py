@@ -6,7 +6,8 @@ Layout (plain containers, tensors and numbers only)::
      "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ...,
      "rng": {"python": [...], "numpy": {...}, "torch": ByteTensor, "cuda": [ByteTensor, ...]},
      "config": recipe dict, "metrics": dict,
-     "run": {"recipe": str, "dataset": str, "batch_size": int, "accumulate": int, "world_size": int}}
+     "run": {"recipe": str, "protocol": str | None, "dataset": str, "batch_size": int,
+             "accumulate": int, "world_size": int}}
 
 ``run`` fixes what an exact resume depends on; :func:`check_resume_compatible` refuses a resume
 whose current config differs in any of them (the world size only warns).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -90,13 +92,14 @@ def plain(value: Any) -> Any:
 
 
 #: ``run`` keys that must match on resume (the data position and the schedule depend on them).
-RESUME_MUST_MATCH = ("recipe", "dataset", "batch_size", "accumulate")
+RESUME_MUST_MATCH = ("recipe", "protocol", "dataset", "batch_size", "accumulate")
 
 
 def run_signature(cfg: dict[str, Any], world_size: int = 1) -> dict[str, Any]:
     """The ``run`` entry of a training checkpoint for recipe dict ``cfg``."""
     return {
         "recipe": str(cfg.get("_recipe", {}).get("name", "custom")),
+        "protocol": cfg.get("_recipe", {}).get("protocol"),
         "dataset": str(cfg["data"]["dataset"]),
         "batch_size": int(cfg["train"]["batch_size"]),
         "accumulate": max(1, int(cfg["train"]["accumulate"])),
@@ -118,7 +121,7 @@ def check_resume_compatible(
     diffs = [
         f"{key}: checkpoint {saved.get(key)!r}, now {current[key]!r}"
         for key in RESUME_MUST_MATCH
-        if saved.get(key) != current[key]
+        if key in saved and saved[key] != current[key]  # (checkpoints before 'protocol' lack it)
     ]
     if diffs:
         raise ValueError(
@@ -150,6 +153,28 @@ def save_training_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+#: ``.<name>.pt.<8 random chars>.tmp``: the partial file :func:`save_training_state` writes (via
+#: ``tempfile.mkstemp``) before renaming it over ``<name>.pt``.
+PARTIAL_CHECKPOINT = re.compile(r"^\.(?P<name>.+\.pt)\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_partials(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the partial checkpoint files a killed run left in ``run_dir`` (not recursive), with a
+    log line naming each and its size; returns the removed paths. Call once at start, before any
+    save of this run (only rank 0 writes, so only rank 0 calls it)."""
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and PARTIAL_CHECKPOINT.match(path.name):
+            size = path.stat().st_size
+            path.unlink(missing_ok=True)
+            removed.append(path)
+            log.warning("removed %s (%.1f MB): partial checkpoint of a killed run", path, size / 1e6)
+    return removed
 
 
 def load_training_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -25,7 +25,6 @@ from .config import recipe_name
 from .datasets import build_dataset
 from .distributed import (
     DistInfo,
-    ResumableSampler,
     ShardSampler,
     broadcast_buffers,
     init_distributed,
@@ -34,11 +33,13 @@ from .distributed import (
 from .evaluate import autocast_context, evaluate
 from .logger import RunLogger
 from .optim import build_optimizer, build_scheduler
+from .sampling import make_train_sampler
 from .state import (
     capture_rng,
     check_resume_compatible,
     load_training_state,
     plain,
+    remove_stale_partials,
     restore_rng,
     run_signature,
     save_training_state,
@@ -67,6 +68,8 @@ class Trainer:
         )
         self.dist: DistInfo = init_distributed(probe)
         self.device = resolve_device(device, self.dist)
+        if self.dist.is_main:
+            remove_stale_partials(self.output_dir)
         t, d = cfg["train"], cfg["data"]
         self.amp, self.accumulate = str(t["amp"]), max(1, int(t["accumulate"]))
         self.iterations, self.batch_size = int(t["iterations"]), int(t["batch_size"])
@@ -105,8 +108,13 @@ class Trainer:
             d["dataset"], d["root"], d["val_split"], pipeline, train=False, limit=d["limit_val"]
         )
         self.label_set = self.train_set.label_set
-        self.sampler = ResumableSampler(
-            self.train_set, self.dist.world_size, self.dist.rank, shuffle=True, seed=int(t["seed"])
+        self.sampler = make_train_sampler(
+            str(d["sampling"]),
+            self.train_set,
+            self.dist.world_size,
+            self.dist.rank,
+            int(t["seed"]),
+            self.output_dir if self.dist.is_main else None,
         )
         if self.batch_size < 2 and cfg["model"]["name"].startswith("csrnet"):
             raise ValueError(
@@ -122,7 +130,11 @@ class Trainer:
         self.loss_fn = make_loss(cfg)
         self.optimizer = build_optimizer(self.ddp, cfg["optim"])
         self.scheduler = build_scheduler(
-            self.optimizer, cfg["schedule"], float(cfg["optim"]["lr"]), self.iterations
+            self.optimizer,
+            cfg["schedule"],
+            float(cfg["optim"]["lr"]),
+            self.iterations,
+            iterations_per_epoch=self.batches_per_epoch // self.accumulate,
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16" and self.device.type == "cuda")
         self.iteration, self.best_miou, self.last_metrics = 0, -1.0, {}
@@ -291,6 +303,6 @@ class Trainer:
         if "trimap" in result:
             self.last_metrics["trimap"] = {str(k): v for k, v in result["trimap"].items()}
         log.info("iteration %d: val mIoU %.4f", self.iteration, result["miou"])
-        if result["miou"] > self.best_miou:
+        if result["miou"] > self.best_miou and self.cfg["train"]["keep_best"]:
             self.best_miou = result["miou"]
             self.save("best.pt")

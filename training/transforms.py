@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 from frrn_seg_ros.core.labels import IGNORE_INDEX
 
@@ -48,14 +48,32 @@ def majority_vote_downsample(label: np.ndarray, factor: int, ignore_index: int =
     return best
 
 
+def lanczos_backend() -> str:
+    """``'cv2'`` when OpenCV is importable (the authors' ``cv2.INTER_LANCZOS4``), else ``'pil'``."""
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return "pil"
+    return "cv2"
+
+
 def downsample_image(image: np.ndarray, size: tuple[int, int], method: str = "area") -> np.ndarray:
-    """Resize an ``(H, W, 3)`` uint8 image to ``size = (h, w)`` by ``area`` (box) or ``lanczos``."""
-    resample = {"area": Image.Resampling.BOX, "lanczos": Image.Resampling.LANCZOS}.get(method)
-    if resample is None:
+    """Resize an ``(H, W, 3)`` uint8 image to ``size = (h, w)`` by ``area`` (box) or ``lanczos``.
+
+    ``lanczos`` is OpenCV's ``INTER_LANCZOS4`` (8x8 taps, what the FRRN authors' data provider
+    used) when OpenCV is installed, else PIL's ``LANCZOS`` (a = 3, support scaled with the
+    factor): the two differ by a few grey levels, both are antialiased.
+    """
+    if method not in ("area", "lanczos"):
         raise ValueError(f"unknown downsampling method {method!r}; use 'area' or 'lanczos'")
     h, w = size
     if image.shape[:2] == (h, w):
         return image
+    if method == "lanczos" and lanczos_backend() == "cv2":
+        import cv2
+
+        return cv2.resize(np.ascontiguousarray(image), (w, h), interpolation=cv2.INTER_LANCZOS4)
+    resample = Image.Resampling.BOX if method == "area" else Image.Resampling.LANCZOS
     return np.asarray(Image.fromarray(image).resize((w, h), resample=resample))
 
 
@@ -102,8 +120,34 @@ def random_gamma(image: np.ndarray, max_g: float, rng: np.random.Generator) -> n
 
 
 # --------------------------------------------------------------------------------------------
-# CSRNet: flip, scale, crop
+# CSRNet: colour jitter, flip, scale, crop
 # --------------------------------------------------------------------------------------------
+
+
+def jitter_factors(strength: float, rng: np.random.Generator) -> tuple[float, float, float]:
+    """(brightness, contrast, saturation) factors, each uniform in ``[max(0, 1-s), 1+s]``."""
+    low, high = max(0.0, 1.0 - strength), 1.0 + strength
+    b, c, s = rng.uniform(low, high, size=3)
+    return float(b), float(c), float(s)
+
+
+def apply_color_jitter(
+    image: np.ndarray, brightness: float, contrast: float, saturation: float
+) -> np.ndarray:
+    """PIL ``ImageEnhance`` Brightness, Contrast, then Color (saturation) with these factors, as
+    the CSRNet authors' ``ColorJitter`` applies them. ``(H, W, 3)`` uint8 -> uint8."""
+    im = Image.fromarray(image)
+    im = ImageEnhance.Brightness(im).enhance(brightness)
+    im = ImageEnhance.Contrast(im).enhance(contrast)
+    im = ImageEnhance.Color(im).enhance(saturation)
+    return np.asarray(im)
+
+
+def random_color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """CSRNet released code (``ColorJitter(brightness=s, contrast=s, saturation=s)``, s = 0.5)."""
+    if strength <= 0:
+        return image
+    return apply_color_jitter(image, *jitter_factors(strength, rng))
 
 
 def random_hflip(
@@ -126,6 +170,17 @@ def scale_pair(image: np.ndarray, label: np.ndarray, scale: float) -> tuple[np.n
     return img, lab
 
 
+def cover_scale(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """The smallest ``(h', w')`` of an image of ``shape`` upscaled (aspect kept) to cover ``size``;
+    ``shape`` itself when it already covers it."""
+    h, w = shape
+    ch, cw = size
+    if h >= ch and w >= cw:
+        return h, w
+    scale = max(ch / h, cw / w)
+    return max(ch, math.ceil(h * scale)), max(cw, math.ceil(w * scale))
+
+
 def random_crop(
     image: np.ndarray,
     label: np.ndarray,
@@ -133,10 +188,20 @@ def random_crop(
     rng: np.random.Generator,
     fill: tuple[int, int, int] = (0, 0, 0),
     ignore_index: int = IGNORE_INDEX,
+    mode: str = "pad",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crop ``size = (h, w)`` at a random place; pad first if smaller (image ``fill``, label void)."""
+    """Crop ``size = (h, w)`` at a random place. An image smaller than the crop is first padded
+    (``mode='pad'``: image ``fill``, label void) or upscaled to cover it (``mode='cover'``, the
+    CSRNet released code: image bilinear, label nearest, so no void border is added)."""
+    if mode not in ("pad", "cover"):
+        raise ValueError(f"crop mode {mode!r}: expected 'pad' or 'cover'")
     ch, cw = size
     h, w = label.shape
+    if mode == "cover" and (h < ch or w < cw):
+        nh, nw = cover_scale((h, w), (ch, cw))
+        image = np.asarray(Image.fromarray(image).resize((nw, nh), resample=Image.Resampling.BILINEAR))
+        label = np.asarray(Image.fromarray(label).resize((nw, nh), resample=Image.Resampling.NEAREST))
+        h, w = nh, nw
     ph, pw = max(0, ch - h), max(0, cw - w)
     if ph or pw:
         padded = np.empty((h + ph, w + pw, 3), dtype=image.dtype)

@@ -31,7 +31,8 @@ def test_every_value_has_a_source_comment(path):
 
 
 def test_paper_hyperparameters():
-    a, b = load_recipe("frrn_a_cityscapes"), load_recipe("frrn_b_cityscapes")
+    paper = ["protocol=paper"]
+    a, b = load_recipe("frrn_a_cityscapes", paper), load_recipe("frrn_b_cityscapes", paper)
     assert (
         a["data"]["downsample"],
         a["data"]["translate"],
@@ -39,11 +40,11 @@ def test_paper_hyperparameters():
         b["data"]["translate"],
     ) == (4, 30, 2, 40)
     assert a["optim"]["betas"] == [0.9, 0.999] and a["train"]["batch_size"] == 3
-    assert a["schedule"] == {"name": "step", "step_at": 35000, "gamma": 0.1, "min_lr": 0.0}
-    h = load_recipe("csrnet_heavy_camvid")
+    assert a["schedule"] == {"name": "step", "step_at": 35000, "gamma": 0.1, "min_lr": 0.0, "t_max": 0}
+    h = load_recipe("csrnet_heavy_camvid", paper)
     assert h["optim"]["lr"] == 8e-4 and h["optim"]["betas"] == [0.9, 0.99]
     assert h["optim"]["backbone_lr_factor"] == 0.25 and h["schedule"]["min_lr"] == 1e-6
-    assert load_recipe("csrnet_light_cityscapes")["data"]["crop"] == [768, 768]
+    assert load_recipe("csrnet_light_cityscapes", paper)["data"]["crop"] == [768, 768]
 
 
 def test_overrides_are_typed_and_unknown_keys_named():

@@ -79,6 +79,7 @@ def test_resume_refuses_changed_batch_settings(synth_root, tmp_path, caplog):
     latest = tmp_path / "latest.pt"
     assert load_training_state(latest)["run"] == {
         "recipe": "frrn_a_cityscapes",
+        "protocol": "released",
         "dataset": "synthetic",
         "batch_size": 2,
         "accumulate": 1,
@@ -88,6 +89,7 @@ def test_resume_refuses_changed_batch_settings(synth_root, tmp_path, caplog):
         "train.batch_size=3": "batch_size: checkpoint 2, now 3",
         "train.accumulate=2": "accumulate: checkpoint 1, now 2",
         "data.dataset=cityscapes": "dataset: checkpoint 'synthetic', now 'cityscapes'",
+        "protocol=paper": "protocol: checkpoint 'released', now 'paper'",
     }
     for change, message in changes.items():
         changed = load_recipe("frrn_a_cityscapes", [*overrides, change])
@@ -131,7 +133,9 @@ def test_camvid_recipe_end_to_end(tmp_path, camvid_writer, caplog):
     assert list(metrics["iou"]) == camvid.names and len(camvid.names) == 11
     # Every parameter group's lr is logged; the backbone runs 4x lower (cosine factor shared).
     assert logged["train/lr/backbone"] == pytest.approx(0.25 * logged["train/lr/head"])
-    node = export_checkpoint(tmp_path / "run" / "best.pt", tmp_path / "camvid.pt")
+    # No checkpoint is selected on CamVid's test split: only the last one exists.
+    assert not (tmp_path / "run" / "best.pt").exists()
+    node = export_checkpoint(tmp_path / "run" / "latest.pt", tmp_path / "camvid.pt")
     model, meta = load_model(node)
     assert meta.num_classes == 11 and meta.provenance["training_dataset"] == "camvid_color"
     with torch.no_grad():

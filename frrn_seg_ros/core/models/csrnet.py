@@ -61,11 +61,22 @@ class CSRNet(nn.Module):
         if pretrained_backbone is not None:
             load_torchvision_resnet18(self.backbone, pretrained_backbone)
 
-    def _init_decoder(self) -> None:
+    def _init_decoder(self, scheme: str = "paper") -> None:
+        """``paper``: Kaiming normal (fan_in, ReLU) on convs and Linear, biases 0. ``released``:
+        the authors' csrnet_feat.py: Kaiming normal fan_out on the convs, Linear layers and the
+        head's conv at PyTorch's defaults. BatchNorm 1 / 0 in both; the backbone is not touched."""
+        if scheme not in ("paper", "released"):
+            raise ValueError(f"unknown init scheme {scheme!r}; use 'paper' or 'released'")
         for name, m in self.named_modules():
             if name.startswith("backbone"):
                 continue
-            if isinstance(m, nn.Conv2d | nn.Linear):
+            if scheme == "released" and (isinstance(m, nn.Linear) or m is self.head[-1]):
+                m.reset_parameters()
+            elif scheme == "released" and isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Conv2d | nn.Linear):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)

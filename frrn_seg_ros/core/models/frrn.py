@@ -97,10 +97,26 @@ class FRRN(nn.Module):
         self.classifier = nn.Conv2d(BASE_CHANNELS, num_classes, 1, bias=True)
         self._init_weights()
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, scheme: str = "paper") -> None:
+        """``paper``: He normal (fan_in, ReLU gain) on every conv. ``released``: the authors'
+        Lasagne ``HeUniform`` (fan_in; dltools/architectures.py ``add_conv``): gain 1 on the convs
+        not followed by a ReLU (split, RU second conv and shortcut, FRRU 1x1 residual, classifier),
+        ReLU gain elsewhere. Biases 0, BatchNorm 1 / 0 in both."""
+        if scheme not in ("paper", "released"):
+            raise ValueError(f"unknown init scheme {scheme!r}; use 'paper' or 'released'")
+        linear = {id(self.split[0]), id(self.classifier)}
+        for m in self.modules():
+            if isinstance(m, RU):
+                linear.update({id(m.conv2[0]), id(m.shortcut)})
+            elif isinstance(m, FRRU):
+                linear.add(id(m.to_residual))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                if scheme == "released":
+                    gain = "linear" if id(m) in linear else "relu"
+                    nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity=gain)
+                else:
+                    nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):
