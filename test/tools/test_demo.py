@@ -45,13 +45,14 @@ def first_run(tmp_path_factory):
     cache = tmp_path_factory.mktemp("demo_cache")
     proc = _demo(cache)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return cache, proc
+    # kept in memory: the second run (which may run first, in another test order) rewrites the file
+    report = json.loads((cache / "report" / "report.json").read_text())
+    return cache, proc, report
 
 
 def test_first_run_segments_every_frame_through_the_node(first_run):
-    cache, proc = first_run
+    cache, proc, report = first_run
     out = cache / "report"
-    report = json.loads((out / "report.json").read_text())
     assert report["mode"] == "node"
     assert report["frames"] == {
         "total": QUICK_FRAMES,
@@ -79,8 +80,7 @@ def test_first_run_segments_every_frame_through_the_node(first_run):
 
 
 def test_second_run_reuses_the_cache(first_run):
-    cache, _ = first_run
-    first = json.loads((cache / "report" / "report.json").read_text())
+    cache, _, first = first_run
     checkpoint = first["demo"]["checkpoint"]
     with open(checkpoint, "rb") as f:
         before = f.read()
