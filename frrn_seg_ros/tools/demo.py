@@ -146,6 +146,7 @@ def replay(cfg: DemoConfig, checkpoint: Path, bag: Path, out: Path, progress: bo
         watcher.start()
         report = replay_eval.evaluate(args)
         watcher.join(timeout=5)
+        live.write_last_status(report.get("node_diagnostics"))
     meta, _ = load_checkpoint(checkpoint)
     panel = None
     if live.samples:

@@ -154,13 +154,31 @@ class LiveView:
             if not status.name.endswith(f"camera {self.camera}"):
                 continue
             values = {kv.key: kv.value for kv in status.values}
-            self.last_values = values
+            level = status.level[0] if isinstance(status.level, (bytes, bytearray)) else int(status.level)
+            self.last_values = {"level": str(level), "message": status.message, **values}
             now, received = time.monotonic(), values.get("frames_received", "0")
             due = now - self._last_print >= 0.8 * self.every_s
             if received != "0" and due and (received != self._last_received or now - self._last_print > 5.0):
-                level = status.level[0] if isinstance(status.level, (bytes, bytearray)) else int(status.level)
                 self.write(diagnostics_line(level, status.message, values))
                 self._last_print, self._last_received, self.lines = now, received, self.lines + 1
+
+    def write_last_status(self, fallback: dict[str, str] | None = None) -> None:
+        """Print the node's last camera status if no live line was printed yet.
+
+        A short run on a fast machine can end before the node's first /diagnostics status that
+        counts a frame; then the last status this view saw (``last_values``: the status's key/values
+        plus ``level`` and ``message``), or else ``fallback`` (the replay's own copy, same keys), is
+        shown once so the user still sees the node's figures.
+        """
+        if self.lines:
+            return
+        values = dict(self.last_values) if self.last_values.get("frames_received", "0") != "0" else {}
+        values = values or dict(fallback or {})
+        if not values:
+            return
+        level = int(values.pop("level", 0) or 0)
+        self.write(diagnostics_line(level, values.pop("message", ""), values))
+        self.lines += 1
 
 
 def save_demo_panel(
