@@ -10,6 +10,11 @@ processed N of them, sampling its RSS (:mod:`.bench_soak`). Writes JSON + Markdo
 
     frrn_seg_bench_node --models csrnet_light,frrn_a --sizes 512x1024,1024x2048 --frames 10
     frrn_seg_bench_node --models csrnet_light --sizes 64x128 --frames 0 --soak 10000
+    frrn_seg_bench_node --checkpoint model_int8.onnx --input-size 256x512 --sizes 256x512,1024x2048
+
+``--checkpoint`` times that file (a node checkpoint, or an exported / int8 ``.onnx``) in both the
+node and the engine, with the node's default backend (``model.backend: auto``); ``--input-size``
+sets the network input (the camera frames keep ``--sizes``).
 """
 
 from __future__ import annotations
@@ -105,7 +110,17 @@ class Harness:
         self.node.destroy_node()
 
 
+def model_params(args: argparse.Namespace) -> list[str]:
+    """The node's extra ``--ros-args``: ``--checkpoint``, ``--input-size`` and each ``--node-param``."""
+    params = [f"model.checkpoint:={Path(args.checkpoint).resolve()}"] if args.checkpoint else []
+    if args.input_size:
+        height, width = parse_hw(args.input_size)
+        params += [f"model.input_height:={height}", f"model.input_width:={width}"]
+    return [arg for param in params + list(args.node_param) for arg in ("-p", param)]
+
+
 def start_node(ns: str, model: str, device: str, extra: list[str]) -> subprocess.Popen:
+    """``segment_node`` for ``model`` (random weights unless ``extra`` sets model.checkpoint) in ``ns``."""
     cmd = [
         sys.executable,
         "-m",
@@ -115,8 +130,6 @@ def start_node(ns: str, model: str, device: str, extra: list[str]) -> subprocess
         f"__ns:={ns}",
         "-p",
         f"model.architecture:={model}",
-        "-p",
-        f"device:={device}",
         "-p",
         "model.warmup_iters:=0",
         "-p",
@@ -153,9 +166,11 @@ def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
 
     arrays = frames_for(size)
     msgs = [array_to_image(a, "rgb8") for a in arrays]
-    proc = start_node(ns, model, args.device, [])
+    proc = start_node(ns, model, args.device, model_params(args))
     harness = Harness(ns)
-    case: dict = {"model": model, "size": f"{size[0]}x{size[1]}"}
+    case: dict = {"model": model, "size": f"{size[0]}x{size[1]}", "input_size": args.input_size}
+    if args.checkpoint:
+        case["checkpoint"] = Path(args.checkpoint).name
     try:
         deadline = time.monotonic() + args.start_timeout
         while harness.pub.get_subscription_count() == 0 and time.monotonic() < deadline:
@@ -200,7 +215,13 @@ def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
 def bench_engine(model: str, arrays: list[np.ndarray], args, frames: int) -> dict:
     from frrn_seg_ros.core.engine import EngineConfig, Frame, OutputRequest, SegmentationEngine
 
-    engine = SegmentationEngine.from_architecture(model, EngineConfig(device=args.device, warmup_iters=0))
+    config = EngineConfig(
+        device=args.device, warmup_iters=0, input_size=parse_hw(args.input_size) if args.input_size else None
+    )
+    if args.checkpoint:  # the node's default backend (auto: ONNX Runtime on a CPU)
+        engine = SegmentationEngine.from_file(args.checkpoint, config)
+    else:
+        engine = SegmentationEngine.from_architecture(model, config)
     request = OutputRequest(color=False)
     for _ in range(args.warmup + 2):  # the first calls at a new size are slow (allocator, kernels)
         engine.segment([Frame(arrays[0], "rgb8")], request)
@@ -256,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak-size", default="64x128")
     parser.add_argument("--soak-rate", type=float, default=200.0)
     parser.add_argument("--soak-model", default="csrnet_light")
+    parser.add_argument("--checkpoint", default=None, help="time this file (.safetensors / .pt / .onnx)")
+    parser.add_argument("--input-size", default=None, help="network input HxW (default: the frame's size)")
+    parser.add_argument(
+        "--node-param", action="append", default=[], metavar="NAME:=VALUE", help="extra node parameter"
+    )
     parser.add_argument("--domain-id", type=int, default=None)
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--name", default=None, help="output basename (default node_<device>)")
@@ -266,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init()
     report = {"environment": environment(args.device), "cases": [], "soak": None}
     try:
-        for model in [m for m in args.models.split(",") if m]:
+        models = ["checkpoint"] if args.checkpoint else [m for m in args.models.split(",") if m]
+        for model in models:
             for size in [parse_hw(s) for s in args.sizes.split(",") if s and args.frames > 0]:
                 ns = f"/bench_{model}_{size[0]}x{size[1]}_{os.getpid()}"
                 try:
