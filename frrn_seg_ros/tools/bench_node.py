@@ -156,19 +156,27 @@ def stop_node(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def frames_for(size: tuple[int, int], count: int = 4) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
+def frames_for(size: tuple[int, int], count: int = 4, kind: str = "scene") -> list[np.ndarray]:
+    """``count`` ``(H, W, 3)`` uint8 camera frames: synthetic street scenes (``scene``: large regions,
+    as a camera sees) or uniform noise (``noise``: the worst case for the labels' boundary band, where
+    almost every pixel borders another class)."""
+    if kind == "noise":
+        rng = np.random.default_rng(0)
+        return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
+    from training.synthetic import render_scene
+
+    return [render_scene(np.random.default_rng([7, index]), *size)[0] for index in range(count)]
 
 
 def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
     from frrn_seg_ros.ros.conversions import array_to_image
 
-    arrays = frames_for(size)
+    arrays = frames_for(size, kind=args.frames_kind)
     msgs = [array_to_image(a, "rgb8") for a in arrays]
     proc = start_node(ns, model, args.device, model_params(args))
     harness = Harness(ns)
     case: dict = {"model": model, "size": f"{size[0]}x{size[1]}", "input_size": args.input_size}
+    case["frames_kind"] = args.frames_kind
     if args.checkpoint:
         case["checkpoint"] = Path(args.checkpoint).name
     try:
@@ -268,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="512x1024,1024x2048")
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument(
+        "--frames-kind", choices=("scene", "noise"), default="scene", help="street scenes or noise"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--case-budget-s", type=float, default=120.0, help="stop a case's loop after this")
     parser.add_argument("--frame-timeout", type=float, default=120.0)

@@ -7,7 +7,11 @@ float rounding cannot flip it), every blend also has arg-max ``k``: ``l_k >= l_j
 neighbour implies it for any convex combination. So the label image is the per-cell class
 looked up at full resolution (a uint8 gather), and the logits are blended only in the
 "boundary band": pixels whose 2x2 neighbourhood mixes classes or has a near-tie. The band uses
-the same source indices and float32 weights as PyTorch's bilinear kernel.
+the same source indices and float32 weights as PyTorch's bilinear kernel, one block of output
+pixels per band cell (all the pixels whose four source neighbours are that cell's). The result
+equals the full upsample's argmax except where its two best classes are within float rounding of
+each other (about 1e-7 of the largest logit): there PyTorch's fused multiply-adds decide, and two
+PyTorch builds on different CPUs may disagree as well.
 
 Shapes: logits ``(C, h, w)`` float32 -> labels ``(H, W)`` uint8.
 """
@@ -40,7 +44,9 @@ class AxisMap:
 def axis_map(n_in: int, n_out: int) -> AxisMap:
     """Source indices / weights of PyTorch's bilinear resize (``align_corners=False``, size given)."""
     scale = np.float32(n_in) / np.float32(n_out)
-    src = scale * (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    # scale * (i + 0.5) - 0.5 rounded once to float32, as PyTorch's kernel computes it with a fused
+    # multiply-add on x86 CPUs with FMA (the weights then equal its weights bit for bit)
+    src = (np.float64(scale) * (np.arange(n_out, dtype=np.float64) + 0.5) - 0.5).astype(np.float32)
     src = np.maximum(src, np.float32(0.0))
     low = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     w_high = np.clip(src - low.astype(np.float32), 0.0, 1.0).astype(np.float32)
@@ -82,34 +88,27 @@ def top_class_and_margin(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
 
 
 def upsample_labels(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """``(C, h, w)`` float logits -> ``(H, W)`` uint8 labels, identical to the full bilinear argmax."""
+    """``(C, h, w)`` float logits -> ``(H, W)`` uint8 labels: the full bilinear argmax (see above)."""
     logits = logits.to(torch.float32)
     _, h, w = logits.shape
     height, width = size
     rows, cols = axis_map(h, height), axis_map(w, width)
     cells = cell_classes(logits)
-    labels = np.take(np.take(cells, rows.low, axis=0), cols.low, axis=1)  # (H, W)
-    band_y, band_x = band_pixels(cells, rows, cols)
-    if band_y.size:
-        labels[band_y, band_x] = _blend_argmax(logits.numpy(), rows, cols, band_y, band_x)
-    return labels
-
-
-def band_pixels(cells: np.ndarray, rows: AxisMap, cols: AxisMap) -> tuple[np.ndarray, np.ndarray]:
-    """Output ``(ys, xs)`` of the pixels whose cell is :data:`BAND`, built from the band cells
-    and the output span of each cell row / column (no scan of the full-resolution image)."""
+    row_start, row_count = _spans(rows.low, h)
+    col_start, col_count = _spans(cols.low, w)
+    labels = np.repeat(np.repeat(cells, row_count, axis=0), col_count, axis=1)  # (H, W)
     cell_y, cell_x = np.nonzero(cells == BAND)
-    row_start, row_count = _spans(rows.low, cells.shape[0])
-    col_start, col_count = _spans(cols.low, cells.shape[1])
-    heights, widths = row_count[cell_y], col_count[cell_x]
-    counts = heights * widths
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    owner = np.repeat(np.arange(cell_y.size), counts)
-    local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    width_of = widths[owner]
-    return row_start[cell_y][owner] + local // width_of, col_start[cell_x][owner] + local % width_of
+    if cell_y.size:
+        table = logits.reshape(logits.shape[0], h * w)  # (C, h*w)
+        heights, widths = row_count[cell_y], col_count[cell_x]
+        for block_h, block_w in set(zip(heights.tolist(), widths.tolist(), strict=True)):
+            if block_h == 0 or block_w == 0:
+                continue
+            pick = (heights == block_h) & (widths == block_w)
+            ys = row_start[cell_y[pick], None] + np.arange(block_h)  # (B, bh) output rows
+            xs = col_start[cell_x[pick], None] + np.arange(block_w)  # (B, bw) output columns
+            labels[ys[:, :, None], xs[:, None, :]] = _blend_block_argmax(table, w, rows, cols, ys, xs)
+    return labels
 
 
 def _spans(low: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,25 +117,46 @@ def _spans(low: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
     return np.cumsum(count) - count, count
 
 
-def _blend_argmax(
-    logits: np.ndarray, rows: AxisMap, cols: AxisMap, ys: np.ndarray, xs: np.ndarray
+def _blend_block_argmax(
+    table: torch.Tensor, w: int, rows: AxisMap, cols: AxisMap, ys: np.ndarray, xs: np.ndarray
 ) -> np.ndarray:
-    """Arg-max of the bilinear blend at output pixels ``(ys, xs)``, in PyTorch's operation order:
-    ``(v00 * wx0 + v01 * wx1) * wy0 + (v10 * wx0 + v11 * wx1) * wy1`` (float32, per class)."""
-    classes, _, w = logits.shape
-    table = logits.reshape(classes, -1)  # (C, h*w)
-    y0, y1 = rows.low[ys] * w, rows.high[ys] * w
-    x0, x1 = cols.low[xs], cols.high[xs]
-    wy0, wy1 = rows.w_low[ys], rows.w_high[ys]
-    wx0, wx1 = cols.w_low[xs], cols.w_high[xs]
-    corners = [np.take(table, index, axis=1) for index in (y0 + x0, y0 + x1, y1 + x0, y1 + x1)]
-    top = corners[0] * wx0 + corners[1] * wx1  # (C, B)
-    bottom = corners[2] * wx0 + corners[3] * wx1
-    blend = top * wy0 + bottom * wy1
-    best_val = blend[0].copy()
-    best = np.zeros(len(ys), dtype=np.uint8)
-    for index in range(1, classes):  # first maximum wins, as torch's argmax
-        better = blend[index] > best_val
-        best[better] = index
-        np.maximum(best_val, blend[index], out=best_val)
-    return best
+    """Arg-max of the bilinear blend over ``B`` blocks of output pixels that share their four source
+    cells: ``table`` ``(C, h*w)`` float32 logits, ``ys`` ``(B, bh)`` / ``xs`` ``(B, bw)`` output
+    indices -> ``(B, bh, bw)`` uint8.
+
+    PyTorch's operation order, in float32 per class:
+    ``(v00 * wx0 + v01 * wx1) * wy0 + (v10 * wx0 + v11 * wx1) * wy1``; the first maximum wins, as
+    torch's argmax. Only the candidate classes are blended: a convex blend of class ``k`` is at most
+    its largest corner value, and the winner's blend is at least its smallest corner value, so a
+    class whose largest corner is below ``T = max_j min_corners l_j`` (less a float margin) cannot
+    win. The candidates are kept in class order, so ties still go to the lowest class.
+    """
+    y0, y1 = rows.low[ys[:, 0]] * w, rows.high[ys[:, 0]] * w  # (B,) the block's source rows
+    x0, x1 = cols.low[xs[:, 0]], cols.high[xs[:, 0]]
+    index = torch.from_numpy(np.stack([y0 + x0, y0 + x1, y1 + x0, y1 + x1]))  # (4, B)
+    corners = table[:, index].permute(1, 2, 0).contiguous()  # (4, B, C)
+    classes = corners.shape[-1]
+    highest = torch.maximum(torch.maximum(corners[0], corners[1]), torch.maximum(corners[2], corners[3]))
+    lowest = torch.minimum(torch.minimum(corners[0], corners[1]), torch.minimum(corners[2], corners[3]))
+    floor = lowest.amax(dim=1, keepdim=True)  # (B, 1): T
+    scale = torch.maximum(highest.amax(dim=1), lowest.amin(dim=1).neg()).clamp_min(1e-30)  # max |logit|
+    margin = MARGIN_FRACTION * scale[:, None]
+    candidate = highest >= floor - margin
+    keep = int(candidate.sum(dim=1).max())
+    if keep < classes:  # (B, K) candidate class ids in class order, padded with other classes
+        ids = highest.masked_fill(~candidate, -torch.inf).topk(keep, dim=1).indices.sort(dim=1).values
+        corners = corners.gather(2, ids[None].expand(4, -1, -1))  # (4, B, K)
+    v00, v01, v10, v11 = (corner[:, None, :] for corner in corners)  # (B, 1, K)
+
+    def weight(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(values)[..., None]
+
+    wx0, wx1 = weight(cols.w_low[xs]), weight(cols.w_high[xs])  # (B, bw, 1)
+    wy0, wy1 = weight(rows.w_low[ys])[..., None], weight(rows.w_high[ys])[..., None]  # (B, bh, 1, 1)
+    top = (v00 * wx0).add_(v01 * wx1)  # (B, bw, K)
+    bottom = (v10 * wx0).add_(v11 * wx1)
+    blend = (top[:, None] * wy0).add_(bottom[:, None] * wy1)  # (B, bh, bw, K)
+    best = blend.argmax(dim=-1)  # (B, bh, bw) index among the kept classes
+    if keep < classes:
+        best = ids.gather(1, best.reshape(len(ids), -1)).reshape(best.shape)
+    return best.to(torch.uint8).numpy()

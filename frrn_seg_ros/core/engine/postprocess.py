@@ -7,10 +7,10 @@ processed in chunks of at most ``CHUNK_ELEMENTS`` values, keeping a running max 
 when confidence is requested, a running softmax denominator (so softmax is never materialised).
 
 On a CPU, :func:`postprocess_host` returns numpy arrays and avoids full-resolution float work:
-labels come from :func:`~.label_upsample.upsample_labels` (identical to the full upsample +
-argmax, interpolating only near class boundaries), colour is an OpenCV lookup table and the
-overlay OpenCV's rounded weighted sum (within 1 level of the float blend). Confidence still
-needs every class at every pixel and takes the chunked path above.
+labels come from :func:`~.label_upsample.upsample_labels` (the full upsample + argmax, up to
+ties within float rounding, interpolating only near class boundaries), colour is an OpenCV
+lookup table and the overlay OpenCV's rounded weighted sum (within 1 level of the float blend).
+Confidence still needs every class at every pixel and takes the chunked path above.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def postprocess_host(
     overlay_alpha: float,
 ) -> list[dict[str, np.ndarray]]:
     """CPU outputs per frame as numpy uint8 arrays, equal to :func:`postprocess`'s (labels
-    identical, colour identical, overlay within 1 level).
+    identical up to ties within float rounding, colour from the labels, overlay within 1 level).
 
     ``logits``: ``(N, C, Hp, Wp)`` CPU tensor; ``rgb``: ``N`` x ``(H, W, 3)`` uint8 input frames;
     ``palette``: ``(256, 3)`` uint8. Returns, per frame, ``labels`` ``(H, W)`` and as requested
