@@ -64,7 +64,11 @@ def image_to_frame(msg: Image, max_pixels: int = 0) -> Frame:
 
 
 def compressed_to_frame(msg: CompressedImage, max_pixels: int = 0) -> Frame:
-    """Decode a JPEG/PNG ``CompressedImage`` with PIL into a :class:`Frame` (rgb8, rgba8, mono8, mono16)."""
+    """Decode a JPEG/PNG ``CompressedImage`` into a :class:`Frame` (rgb8, rgba8, mono8, mono16).
+
+    PIL reads the header (format, size: checked before any pixel is decoded); a complete 8-bit
+    JPEG is decoded by OpenCV, about twice as fast at 2 MP and equal to PIL's pixels (both use
+    libjpeg-turbo's default decoder), everything else by PIL (faster for PNG)."""
     from PIL import Image as PILImage
 
     data = bytes(msg.data)
@@ -76,6 +80,10 @@ def compressed_to_frame(msg: CompressedImage, max_pixels: int = 0) -> Frame:
                 raise FrameError(f"compressed format {img.format!r} ({msg.format!r}) is not jpeg or png")
             width, height = img.size
             check_pixels(height, width, max_pixels)  # before decoding the pixels
+            if img.format == "JPEG" and img.mode in ("L", "RGB"):
+                decoded = _decode_jpeg_opencv(data, img.mode, (height, width))
+                if decoded is not None:
+                    return decoded
             img.load()
             if img.mode not in _PIL_MODES:
                 img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
@@ -88,6 +96,22 @@ def compressed_to_frame(msg: CompressedImage, max_pixels: int = 0) -> Frame:
     if encoding == "mono16":
         array = array.astype(np.uint16, copy=False)
     return Frame(data=array, encoding=encoding)  # np.array(img): a writable copy
+
+
+def _decode_jpeg_opencv(data: bytes, mode: str, size: tuple[int, int]) -> Frame | None:
+    """An 8-bit ``L`` / ``RGB`` JPEG decoded by OpenCV, or None (no OpenCV, no end-of-image marker:
+    a truncated file, which PIL then refuses, or a result of another size)."""
+    from frrn_seg_ros.core.engine.convert import cv2
+
+    if cv2 is None or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        return None
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # no EXIF rotation
+    expected = size if mode == "L" else (*size, 3)
+    if array is None or array.shape != expected:
+        return None
+    if mode == "L":
+        return Frame(data=array, encoding="mono8")
+    return Frame(data=cv2.cvtColor(array, cv2.COLOR_BGR2RGB), encoding="rgb8")
 
 
 def array_to_image(array: np.ndarray, encoding: str, header=None, row_padding: int = 0) -> Image:

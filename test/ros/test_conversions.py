@@ -84,6 +84,23 @@ def test_compressed_rgb_and_mono(fmt):
     assert mono.encoding == "mono8" and mono.data.shape == (16, 24)
 
 
+@pytest.mark.parametrize("channels", [3, 1])
+def test_jpeg_decodes_to_the_same_pixels_as_pil(channels):
+    """The OpenCV JPEG decoder gives PIL's pixels, in RGB order, for colour and grey images."""
+    import io
+
+    from PIL import Image as PILImage
+
+    y, x = np.mgrid[0:48, 0:80]
+    rgb = np.stack([3 * x % 256, 5 * y % 256, (x * y) % 256], axis=-1).astype(np.uint8)
+    image = rgb if channels == 3 else rgb[..., 1]
+    msg = array_to_compressed(image, "jpeg")
+    frame = compressed_to_frame(msg)
+    expected = np.asarray(PILImage.open(io.BytesIO(bytes(msg.data))))
+    assert frame.encoding == ("rgb8" if channels == 3 else "mono8")
+    np.testing.assert_array_equal(frame.data, expected)
+
+
 def test_compressed_size_checked_before_decoding():
     msg = array_to_compressed(np.zeros((100, 100, 3), np.uint8), "png")
     with pytest.raises(FrameError, match="max_image_pixels"):
