@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from frrn_seg_ros.tools.bench_env import environment, git_commit
+from frrn_seg_ros.bench.memory import environment, git_commit
 
 REPO = Path(__file__).resolve().parents[2]
 COMMIT = re.compile(r"([0-9a-f]{40})(\+dirty)?")
@@ -66,7 +66,7 @@ def test_cuda_record_has_gpu_facts() -> None:
 
 
 def test_benchmark_json_carries_the_environment(tmp_path: Path) -> None:
-    from frrn_seg_ros.tools.bench_models import main
+    from frrn_seg_ros.bench.models import main
 
     args = ["--models", "csrnet_light", "--sizes", "64x64", "--warmup", "1", "--iters", "1", "--no-isolate",
             "--device", "cpu", "--out", str(tmp_path)]

@@ -110,7 +110,7 @@ def test_foreign_onnx_is_refused(tmp_path):
 
 
 def test_cli_export_with_verify(models, tmp_path, capsys):
-    from frrn_seg_ros.tools import export
+    from frrn_seg_ros.cli import export
 
     model, meta = models["frrn_a"]
     ckpt = save_checkpoint(tmp_path / "frrn_a.pt", model.state_dict(), meta)

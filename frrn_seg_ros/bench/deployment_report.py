@@ -1,4 +1,4 @@
-"""Parts of :mod:`frrn_seg_ros.tools.bench_all` around the timing: ONNX Runtime fp16 set-up, node
+"""Parts of :mod:`frrn_seg_ros.bench.deployment` around the timing: ONNX Runtime fp16 set-up, node
 end-to-end figures, Markdown."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .bench_models import PAPER_TIMES
+from .models import PAPER_TIMES
 
 LOG = logging.getLogger("frrn_seg_bench_all")
 PEAK_MEM_LEGEND = (
@@ -56,14 +56,14 @@ def ort_fp16_mode(path: Path) -> str:
 def node_latency(args: argparse.Namespace, device: str, out_dir: Path) -> dict[str, Any]:
     """Node end-to-end figures from ``bench_node`` (child process), or a note saying why not."""
     try:
-        import frrn_seg_ros.tools.bench_node  # noqa: F401
+        import frrn_seg_ros.bench.node  # noqa: F401
     except ImportError as exc:
         return {"skipped": f"bench_node unavailable: {exc}"}
     name = "node_for_deploy"
     cmd = [
         sys.executable,
         "-m",
-        "frrn_seg_ros.tools.bench_node",
+        "frrn_seg_ros.bench.node",
         "--models",
         args.models,
         "--sizes",

@@ -7,7 +7,7 @@ waits for the labels message carrying the same header stamp before sending the n
 every frame is processed (nothing overwritten in the node's single-slot mailbox). Frames are
 restamped with the current time (so the node's own latency diagnostics are meaningful); the
 frame_id is kept. It also listens to ``/diagnostics`` and keeps the camera's and the model's last
-status. ``raw_labels_callback`` (e.g. :class:`~frrn_seg_ros.tools.replay_record.OutputRecorder`)
+status. ``raw_labels_callback`` (e.g. :class:`~frrn_seg_ros.replay.record.OutputRecorder`)
 gets the labels topic's serialized messages from a second, raw subscription.
 """
 

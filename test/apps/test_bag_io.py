@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from frrn_seg_ros.tools import make_bag
-from frrn_seg_ros.tools.bag_io import BagWriter, bag_topics, frame_count, read_frames
+from frrn_seg_ros.replay import make_bag
+from frrn_seg_ros.replay.bag_io import BagWriter, bag_topics, frame_count, read_frames
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])

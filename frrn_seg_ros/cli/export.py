@@ -12,7 +12,7 @@ CSRNet). ``--verify`` runs the exported file and PyTorch on random inputs and fa
 unless max |logit diff| < 1e-3 + 1e-5 * max |PyTorch logit| (the relative term covers untrained
 weights with large logits) and argmax agreement >= 99.9 %. The ONNX file carries the checkpoint
 metadata under ``metadata_props['frrn_seg_ros']``. ``--int8`` writes a statically quantized model
-(see :mod:`frrn_seg_ros.tools.int8`); ``--verify`` then reports its agreement with PyTorch on
+(see :mod:`frrn_seg_ros.cli.int8`); ``--verify`` then reports its agreement with PyTorch on
 the calibration inputs (informative: int8 is not held to the fp32 tolerance).
 """
 

@@ -37,7 +37,7 @@ def calibration_frames(source: Path, topic: str = "/camera/image", limit: int = 
     """Up to ``limit`` frames from an image folder or a rosbag2 folder (ValueError if neither)."""
     source = Path(source)
     if (source / "metadata.yaml").is_file():
-        from .bag_io import read_frames
+        from ..replay.bag_io import read_frames
 
         frames = (item.image.frame for item in read_frames(source, topic, gt_topic=None) if item.image)
     elif source.is_dir():

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from frrn_seg_ros.tools import bench_gpu
-from frrn_seg_ros.tools.bench_gpu_report import HEADLINE_CASES, evaluate_targets
+from frrn_seg_ros.bench import gpu as bench_gpu
+from frrn_seg_ros.bench.gpu_report import HEADLINE_CASES, evaluate_targets
 
 
 def test_gpu_check_script_dry_run_on_the_cpu(repo_root, tmp_path) -> None:

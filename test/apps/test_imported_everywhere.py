@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from frrn_lasagne_reference import random_arrays
 
+from frrn_seg_ros.cli import export
+from frrn_seg_ros.cli.import_weights import main as import_main
 from frrn_seg_ros.core.export import read_onnx_meta
-from frrn_seg_ros.tools import export, make_bag, replay_eval
-from frrn_seg_ros.tools.import_weights import main as import_main
+from frrn_seg_ros.replay import evaluate as replay_eval
+from frrn_seg_ros.replay import make_bag
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,9 @@ import numpy as np
 from frrn_seg_ros.core.sizes import parse_hw
 from frrn_seg_ros.ros.env import MALLOC_ENV, child_env, configure_local_ros_env
 
-from .bench_env import device_name, rss_mb
-from .bench_env import environment as base_environment
-from .bench_node_report import to_markdown
+from .memory import device_name, rss_mb
+from .memory import environment as base_environment
+from .node_report import to_markdown
 
 
 def _pct(values: list[float]) -> dict[str, float]:
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(case), flush=True)
                 report["cases"].append(case)
         if args.soak:
-            from .bench_soak import soak
+            from .soak import soak
 
             report["soak"] = soak(args, f"/bench_soak_{os.getpid()}")
             print(json.dumps(report["soak"]), flush=True)

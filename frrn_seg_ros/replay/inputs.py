@@ -1,6 +1,6 @@
 """What a replay evaluation runs on: the frames (from a bag or a dataset) and the model settings.
 
-:func:`open_source` turns the CLI arguments into a stream of :class:`~frrn_seg_ros.tools.bag_io.BagFrame`
+:func:`open_source` turns the CLI arguments into a stream of :class:`~frrn_seg_ros.replay.bag_io.BagFrame`
 (image + optional ground truth / recorded prediction); :func:`model_meta`, :func:`make_engine` and
 :func:`node_params` turn them into the model's metadata, an engine, or the node's parameters.
 """

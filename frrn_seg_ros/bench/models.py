@@ -37,7 +37,7 @@ import torch
 from frrn_seg_ros.core.models import ARCHITECTURES, architecture_info, build_model, count_parameters
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .bench_env import RssSampler, device_name, environment
+from .memory import RssSampler, device_name, environment
 
 LOG = logging.getLogger("frrn_seg_bench_models")
 DEFAULT_SIZES = "256x512,512x1024,1024x2048"
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("--device cuda but CUDA is not available")
         return 2
     if args.stages:
-        from .bench_stages import run_stages
+        from .stages import run_stages
 
         try:
             return run_stages(args)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from frrn_seg_ros.tools.demo_live import LiveView, diagnostics_line
+from frrn_seg_ros.demo.live import LiveView, diagnostics_line
 
 STATUS = {
     "frames_received": "7",

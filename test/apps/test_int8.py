@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from frrn_seg_ros.cli import export
+from frrn_seg_ros.cli.int8 import calibration_frames
 from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
-from frrn_seg_ros.tools import export
-from frrn_seg_ros.tools.bag_io import BagWriter
-from frrn_seg_ros.tools.int8 import calibration_frames
+from frrn_seg_ros.replay.bag_io import BagWriter
 
 pytest.importorskip("onnxruntime")
 HW = (64, 96)

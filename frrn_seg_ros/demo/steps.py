@@ -181,8 +181,8 @@ def ensure_model(
 
 def ensure_bag(cfg: DemoConfig, cache: Path, data_root: Path) -> StepResult:
     """An mcap rosbag2 of the val scenes on ``/camera/image`` with ground truth (make_bag)."""
-    from .make_bag import BagSpec, write_bag
-    from .sources import cityscapes_samples
+    from ..replay.make_bag import BagSpec, write_bag
+    from ..replay.sources import cityscapes_samples
 
     final = cache / f"bag-{data_key(cfg)}"
     bag = final / "stream"

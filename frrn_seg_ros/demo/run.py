@@ -1,6 +1,6 @@
-"""``bash dev.sh demo`` / ``python -m frrn_seg_ros.tools.demo``: the node segmenting street scenes.
+"""``bash dev.sh demo`` / ``python -m frrn_seg_ros.demo``: the node segmenting street scenes.
 
-    python -m frrn_seg_ros.tools.demo [--size 128x256] [--frames 60] [--iters 400]
+    python -m frrn_seg_ros.demo [--size 128x256] [--frames 60] [--iters 400]
         [--cache-dir DIR] [--retrain] [--quick]
 
 Four steps, each cached under ``--cache-dir`` (default ``$FRRN_SEG_CACHE`` or
@@ -34,7 +34,7 @@ from typing import Any
 
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .demo_steps import DemoConfig, StepResult, ensure_bag, ensure_data, ensure_model
+from .steps import DemoConfig, StepResult, ensure_bag, ensure_data, ensure_model
 
 DEMO_DOMAIN_BASE = 50  # the demo's ROS_DOMAIN_ID when unset: 50 + pid % 50 (never the node default)
 QUICK = DemoConfig(size=(64, 128), train_scenes=16, frames=6, iters=40, batch=4, crop=(64, 128))
@@ -123,8 +123,8 @@ def replay(cfg: DemoConfig, checkpoint: Path, bag: Path, out: Path, progress: bo
     from frrn_seg_ros.core.checkpoint import load_checkpoint
     from frrn_seg_ros.core.labels import palette_from_colors
 
-    from . import replay_eval
-    from .demo_live import LiveView, save_demo_panel
+    from ..replay import evaluate as replay_eval
+    from .live import LiveView, save_demo_panel
 
     shutil.rmtree(out, ignore_errors=True)
     args = replay_eval.build_parser().parse_args(

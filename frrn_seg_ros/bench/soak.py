@@ -17,8 +17,8 @@ import numpy as np
 
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .bench_env import rss_mb
-from .bench_node import Harness, _pct, frames_for, start_node, stop_node
+from .memory import rss_mb
+from .node import Harness, _pct, frames_for, start_node, stop_node
 
 SAMPLE_PERIOD_S = 5.0
 WARMUP_FRAMES = 200

@@ -1,6 +1,6 @@
 """One deployment benchmark: model x input size x precision x backend, plus node end-to-end latency.
 
-    python -m frrn_seg_ros.tools.bench_all [--models csrnet_light,frrn_a] [--sizes 256x512,512x1024] \\
+    python -m frrn_seg_ros.bench.deployment [--models csrnet_light,frrn_a] [--sizes 256x512,512x1024] \\
         [--precisions fp32] [--backends pytorch,onnxruntime] [--device auto|cpu|cuda] \\
         [--iters 10] [--node-frames 5 | --no-node] [--out benchmarks/results]
 
@@ -15,7 +15,7 @@ fresh spawned process (clean memory figure): warm-up, then timed forwards of a r
 timed runs above what the loaded model already held (``peak_mem_kind`` per case): CUDA
 ``max_memory_allocated`` (PyTorch), device memory in use from ``cudaMemGetInfo`` (ONNX Runtime on
 CUDA, its own allocator), or process RSS (CPU). Node end-to-end (publish -> labels received,
-lockstep) comes from ``frrn_seg_ros.tools.bench_node`` run as a child. Writes
+lockstep) comes from ``frrn_seg_ros.bench.node`` run as a child. Writes
 ``<out>/deploy_<device-slug>.json`` + ``.md`` with the machine, load average and thread counts.
 """
 
@@ -39,9 +39,9 @@ import torch
 
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .bench_all_report import node_latency, ort_fp16_mode, ort_skip_reason, to_markdown
-from .bench_env import RssSampler, device_name
-from .report import summarize
+from ..replay.report import summarize
+from .deployment_report import node_latency, ort_fp16_mode, ort_skip_reason, to_markdown
+from .memory import RssSampler, device_name
 
 LOG = logging.getLogger("frrn_seg_bench_all")
 BACKENDS = ("pytorch", "onnxruntime", "torch_compile")

@@ -1,6 +1,6 @@
 """Does ``model.compile`` (torch.compile) help on this CPU? Eager and compiled engines side by side.
 
-    python -m frrn_seg_ros.tools.bench_compile_cpu [--model csrnet_light] [--size 256x512] \\
+    python -m frrn_seg_ros.bench.compile_cpu [--model csrnet_light] [--size 256x512] \\
         [--precision fp32] [--rounds 10] [--out benchmarks/results]
 
 Both engines run in this one process and their calls alternate (eager, compiled, eager, ...), so
@@ -24,8 +24,8 @@ import torch
 
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .bench_env import device_name, environment
-from .report import summarize
+from ..replay.report import summarize
+from .memory import device_name, environment
 
 
 def main(argv: list[str] | None = None) -> int:

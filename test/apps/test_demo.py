@@ -1,6 +1,6 @@
 """The README's demo, end to end at the --quick size: train, bag, the real node over DDS, report.
 
-Runs ``python -m frrn_seg_ros.tools.demo --quick`` twice in one temporary cache: the first run
+Runs ``python -m frrn_seg_ros.demo --quick`` twice in one temporary cache: the first run
 makes everything (scenes, a trained model, the bag) and segments every frame through the real
 node; the second reuses the cached scenes, model and bag (same checkpoint file, untouched).
 """
@@ -17,7 +17,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.ros
 
-QUICK_FRAMES = 6  # frrn_seg_ros.tools.demo.QUICK.frames
+QUICK_FRAMES = 6  # frrn_seg_ros.demo.run.QUICK.frames
 # 19 Cityscapes classes, 8 drawn in the synthetic scenes: a model predicting one class everywhere
 # scores at most ~1/8 * (largest class share) ~ 0.05 mIoU; the quick model measured 0.649 (deterministic
 # on one machine; margin for other CPUs/threads).
@@ -29,7 +29,7 @@ def _demo(cache, *extra: str) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         "-m",
-        "frrn_seg_ros.tools.demo",
+        "frrn_seg_ros.demo",
         "--quick",
         "--no-progress",
         "--cache-dir",
@@ -99,7 +99,7 @@ def test_second_run_reuses_the_cache(first_run):
 
 def test_bad_option_is_a_clear_error(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "frrn_seg_ros.tools.demo", "--size", "100x200", "--cache-dir", str(tmp_path)],
+        [sys.executable, "-m", "frrn_seg_ros.demo", "--size", "100x200", "--cache-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,8 +1,8 @@
 """The GPU check in one call: the GPU tests, engine and model speed of every model, the targets.
 
     bash benchmarks/gpu_check.sh                    # on the GPU machine: results into $OUT
-    python -m frrn_seg_ros.tools.bench_gpu --out DIR [--budget-s 440] [--models ...] [--sizes ...]
-    python -m frrn_seg_ros.tools.bench_gpu --cpu-dry-run --out DIR   # tiny sizes on the CPU
+    python -m frrn_seg_ros.bench.gpu --out DIR [--budget-s 440] [--models ...] [--sizes ...]
+    python -m frrn_seg_ros.bench.gpu --cpu-dry-run --out DIR   # tiny sizes on the CPU
 
 Steps: (1) ``pytest -m gpu`` on the GPU tests (a child process, log kept); (2) per model x size x
 precision x batch x path, the engine end to end (rgb8 frames in, uint8 labels out: upload,
@@ -33,8 +33,8 @@ import torch
 
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .bench_env import device_name, environment
-from .bench_gpu_report import (
+from ..replay.report import summarize
+from .gpu_report import (
     HEADLINE_CASES,
     TARGET_CASES,
     evaluate_targets,
@@ -44,7 +44,7 @@ from .bench_gpu_report import (
     summary_lines,
     to_markdown,
 )
-from .report import summarize
+from .memory import device_name, environment
 
 REPO = Path(__file__).resolve().parents[2]
 PATHS = {

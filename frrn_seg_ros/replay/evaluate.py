@@ -36,7 +36,7 @@ from frrn_seg_ros.core.labels import colorize, palette_from_colors
 from frrn_seg_ros.core.sizes import parse_hw
 
 from .bag_io import BagFrame
-from .replay_inputs import frame_rgb, make_engine, model_meta, node_params, open_source, to_ros_message
+from .inputs import frame_rgb, make_engine, model_meta, node_params, open_source, to_ros_message
 from .report import LATENCY_NOTES, LatencyRecorder, machine_info, save_panel, write_report
 
 LOG = logging.getLogger("frrn_seg_replay_eval")
@@ -131,7 +131,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         engine = make_engine(args, source.get("dataset"))
         model_info.update(device=str(engine.device), precision=engine.precision)
     elif mode == "node":
-        from .replay_node import environment_summary
+        from .node_replay import environment_summary
 
         runner, recorder = _start_node(args, source["image_topic"], out)
         model_info.update(device=args.device, precision=args.precision, node_env=environment_summary())
@@ -210,8 +210,8 @@ def _start_node(args: argparse.Namespace, image_topic: str, out: Path) -> tuple[
     """The node child process fed by a :class:`NodeReplay`, and the recorder of its outputs."""
     from frrn_seg_ros.ros.env import configure_local_ros_env
 
-    from .replay_node import NodeReplay, camera_of
-    from .replay_record import OutputRecorder
+    from .node_replay import NodeReplay, camera_of
+    from .record import OutputRecorder
 
     configure_local_ros_env(domain_id=args.domain_id)  # LOCALHOST discovery, domain, Fast DDS profile
     camera, transport = camera_of(image_topic)

@@ -12,7 +12,7 @@ This links, into ``prefix`` (default: this Python's ``sys.prefix``, the venv), w
 Existing files are left alone (a colcon or ``pip install .`` install already has the share
 files), so it is safe to run again. Then ``export AMENT_PREFIX_PATH=<prefix>:$AMENT_PREFIX_PATH``.
 
-    python -m frrn_seg_ros.tools.ament_layout [PREFIX]
+    python -m frrn_seg_ros.cli.ament_layout [PREFIX]
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from frrn_seg_ros.tools import make_bag, replay_eval
-from frrn_seg_ros.tools.bag_io import BagWriter
+from frrn_seg_ros.replay import evaluate as replay_eval
+from frrn_seg_ros.replay import make_bag
+from frrn_seg_ros.replay.bag_io import BagWriter
 
 REPORT_KEYS = {
     "mode",
@@ -139,7 +140,7 @@ def test_recorded_predictions_mode(tmp_path):
 
 def test_recorded_mode_counts_missing_predictions_as_dropped(tmp_path):
     """10 image + ground-truth frames, predictions recorded for 7: total 10, dropped 3 (not 7 / 0)."""
-    from frrn_seg_ros.tools.bag_io import frame_count
+    from frrn_seg_ros.replay.bag_io import frame_count
 
     rng = np.random.default_rng(2)
     gts = [rng.integers(0, 4, (6, 10)).astype(np.uint8) for _ in range(10)]
@@ -169,7 +170,7 @@ def test_recorded_mode_counts_missing_predictions_as_dropped(tmp_path):
 def test_engine_mode_runs_an_onnx_export(tiny_bag, tiny_onnx, expected_samples, tmp_path):
     """An exported .onnx file runs through ONNX Runtime (its own metadata, fixed size, CPU provider)."""
     from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
-    from frrn_seg_ros.tools.replay_inputs import node_params
+    from frrn_seg_ros.replay.inputs import node_params
 
     out = tmp_path / "eval_onnx"
     argv = ["--bag", str(tiny_bag), "--checkpoint", str(tiny_onnx), "--device", "cpu", "--warmup", "0"]
