@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frrn_seg_ros.core.machine import device_name, environment
+from frrn_seg_ros.core.percentiles import summarize
 from frrn_seg_ros.core.sizes import parse_hw
-
-from ..replay.report import summarize
-from .memory import device_name, environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         "size": f"{args.size[0]}x{args.size[1]}",
         "precision": args.precision,
         "device": device_name(torch.device("cpu")),
-        "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         **environment(torch.device("cpu")),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -37,11 +37,14 @@ from typing import Any
 
 import torch
 
+from frrn_seg_ros.core.machine import device_name, environment
+from frrn_seg_ros.core.percentiles import summarize
 from frrn_seg_ros.core.sizes import parse_hw
 
-from ..replay.report import summarize
-from .deployment_report import node_latency, ort_fp16_mode, ort_skip_reason, to_markdown
-from .memory import RssSampler, device_name
+from .deployment_node import node_latency
+from .deployment_report import to_markdown
+from .memory import RssSampler
+from .ort_fp16 import ort_fp16_mode, ort_skip_reason
 
 LOG = logging.getLogger("frrn_seg_bench_all")
 BACKENDS = ("pytorch", "onnxruntime", "torch_compile")
@@ -217,12 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         ort_version = None
         backends = [b for b in backends if b != "onnxruntime"]
     env = {
+        **environment(device),
         "device": device_name(device),
         "device_slug": device_slug(device),
-        "torch": torch.__version__,
         "onnxruntime": ort_version,
         "torch_threads": args.threads or torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "load_before": [round(v, 2) for v in os.getloadavg()],
         "note": args.note,

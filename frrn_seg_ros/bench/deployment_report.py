@@ -1,106 +1,17 @@
-"""Parts of :mod:`frrn_seg_ros.bench.deployment` around the timing: ONNX Runtime fp16 set-up, node
-end-to-end figures, Markdown."""
+"""Markdown of the deployment matrix (:mod:`.deployment`): backends x precisions, node end to end."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 from .models import PAPER_TIMES
 
-LOG = logging.getLogger("frrn_seg_bench_all")
 PEAK_MEM_LEGEND = (
     "peak MB: memory growth during the timed runs above what the loaded model already held "
     "(weights excluded); what it counts is in the 'peak counts' column: CUDA max_memory_allocated "
     "(PyTorch allocator), device memory in use (cudaMemGetInfo: ONNX Runtime on CUDA, which has its "
     "own allocator) or process RSS (CPU)."
 )
-
-
-def ort_skip_reason(device: Any, precision: str) -> str | None:
-    """Why an ONNX Runtime case at ``precision`` cannot run on ``device`` (None: it can)."""
-    if precision == "fp32":
-        return None
-    if device.type != "cuda":
-        return f"onnxruntime {precision} skipped on CPU: the CPU provider runs the fp32 graph only"
-    if precision != "fp16":
-        return f"onnxruntime {precision} skipped: ONNX Runtime cases run fp32 or fp16"
-    import onnxruntime as ort
-
-    if not {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(ort.get_available_providers()):
-        return "onnxruntime fp16 skipped: no CUDA or TensorRT provider installed (onnxruntime-gpu)"
-    return None
-
-
-def ort_fp16_mode(path: Path) -> str:
-    """Prepare an fp16 ONNX Runtime case: TensorRT builds fp16 engines from the fp32 graph itself
-    (``trt_fp16_enable``); otherwise the graph at ``path`` is converted in place to fp16 with fp32
-    inputs and outputs (onnxruntime.transformers.float16) for the CUDA provider. Returns which."""
-    import onnx
-    import onnxruntime as ort
-
-    if "TensorrtExecutionProvider" in ort.get_available_providers():
-        return "TensorRT trt_fp16_enable"
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
-    onnx.save(model, str(path))
-    return "graph converted to fp16 (fp32 I/O), CUDA provider"
-
-
-def node_latency(args: argparse.Namespace, device: str, out_dir: Path) -> dict[str, Any]:
-    """Node end-to-end figures from ``bench_node`` (child process), or a note saying why not."""
-    try:
-        import frrn_seg_ros.bench.node  # noqa: F401
-    except ImportError as exc:
-        return {"skipped": f"bench_node unavailable: {exc}"}
-    name = "node_for_deploy"
-    cmd = [
-        sys.executable,
-        "-m",
-        "frrn_seg_ros.bench.node",
-        "--models",
-        args.models,
-        "--sizes",
-        args.sizes,
-        "--frames",
-        str(args.node_frames),
-        "--device",
-        device,
-        "--out",
-        str(out_dir),
-        "--name",
-        name,
-    ]
-    LOG.info("node benchmark: %s", " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.node_timeout_s, check=False)
-    path = out_dir / f"{name}.json"
-    if proc.returncode != 0 or not path.is_file():
-        return {"skipped": f"bench_node failed (rc {proc.returncode}): {proc.stderr[-500:]}"}
-    data = json.loads(path.read_text())
-    for suffix in (".json", ".md"):
-        (out_dir / f"{name}{suffix}").unlink(missing_ok=True)
-    return {
-        "cases": [
-            {
-                k: c.get(k)
-                for k in (
-                    "model",
-                    "size",
-                    "end_to_end_ms",
-                    "node_stages_ms",
-                    "engine_alone_ms",
-                    "node_rss_mb",
-                )
-            }
-            for c in data.get("cases", [])
-        ]
-    }
 
 
 def to_markdown(report: dict[str, Any]) -> str:

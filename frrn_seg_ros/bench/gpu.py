@@ -22,7 +22,6 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,9 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from frrn_seg_ros.core.machine import device_name, environment
+from frrn_seg_ros.core.percentiles import summarize
 from frrn_seg_ros.core.sizes import parse_hw
 
-from ..replay.report import summarize
 from .gpu_report import (
     HEADLINE_CASES,
     TARGET_CASES,
@@ -44,7 +44,6 @@ from .gpu_report import (
     summary_lines,
     to_markdown,
 )
-from .memory import device_name, environment
 
 REPO = Path(__file__).resolve().parents[2]
 PATHS = {
@@ -57,7 +56,7 @@ METHOD = (
     "model alone: engine.infer on a device tensor; wall time per call with the device synchronised; "
     "random weights"
 )
-GPU_TESTS = ("test/core/test_engine_gpu.py", "test/core/test_bench_env.py")
+GPU_TESTS = ("test/core/test_engine_gpu.py", "test/core/test_machine.py")
 DRY_RUN = {
     "models": "csrnet_light,frrn_a",
     "sizes": "64x128",
@@ -231,15 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "environment": {
             "device": device_name(device),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
             "onnx": package_version("onnx"),
             "onnxruntime": package_version("onnxruntime"),
             **env,
             "cudnn_benchmark_on": "graphs paths only",
             "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
             "tf32_cudnn": torch.backends.cudnn.allow_tf32,
-            "cpu_count": os.cpu_count(),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "load_before": [round(v, 2) for v in os.getloadavg()],
             "cpu_dry_run": args.cpu_dry_run,

@@ -23,8 +23,6 @@ import json
 import logging
 import multiprocessing
 import os
-import platform
-import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -34,10 +32,12 @@ from typing import Any
 
 import torch
 
+from frrn_seg_ros.core.machine import device_name, environment
 from frrn_seg_ros.core.models import ARCHITECTURES, architecture_info, build_model, count_parameters
+from frrn_seg_ros.core.percentiles import summarize
 from frrn_seg_ros.core.sizes import parse_hw
 
-from .memory import RssSampler, device_name, environment
+from .memory import RssSampler
 
 LOG = logging.getLogger("frrn_seg_bench_models")
 DEFAULT_SIZES = "256x512,512x1024,1024x2048"
@@ -117,10 +117,10 @@ def run_case(name: str, hw: tuple[int, int], precision: str, device: torch.devic
         record["peak_mem_mb"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
     else:
         record["peak_mem_mb"] = (sampler.peak - rss_before) / 2**20
-    ms = sorted(t * 1000 for t in times)
+    stats = summarize([t * 1000 for t in times], points=(50, 95))
     record.update(
-        warmup=max(1, warmup), iters=len(ms), first_run_ms=first * 1000, p50_ms=statistics.median(ms),
-        p95_ms=ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))], mean_ms=statistics.fmean(ms), min_ms=ms[0],
+        warmup=max(1, warmup), iters=stats["count"], first_run_ms=first * 1000, p50_ms=stats["p50"],
+        p95_ms=stats["p95"], mean_ms=stats["mean"], min_ms=stats["min"],
         load_after=list(os.getloadavg()),
     )
     return record
@@ -183,7 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--merge", action="store_true", help="keep other cases already in the output JSON")
     p.add_argument("--note", default="", help="free text saved with the results")
     p.add_argument("--stages", action="store_true",
-                   help="per-stage engine times on a camera frame instead (see bench_stages)")
+                   help="per-stage engine times on a camera frame instead (see frrn_seg_ros.bench.stages)")
     p.add_argument("--stage-frame", default="1024x2048", help="camera frame HxW for --stages")
     p.add_argument("--stage-encodings", default="rgb8,bayer_rggb8,yuv422", help="encodings for --stages")
     p.add_argument("--checkpoint", default=None, help="weights for --stages (default random)")
@@ -222,10 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("%s", exc)
         return 2
     meta = {
-        "device": device.type, "device_name": device_name(device), "torch": torch.__version__,
-        "python": platform.python_version(), **environment(device),
+        **environment(device), "device": device.type, "device_name": device_name(device),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "channels_last": args.channels_last, "loadavg_start": list(os.getloadavg()),
         "memory_method": (
             "torch.cuda.max_memory_allocated minus allocation before the runs" if device.type == "cuda"

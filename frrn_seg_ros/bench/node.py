@@ -5,7 +5,7 @@ the Fast DDS large-image profile set, DDS kept on localhost), publishes frames o
 (closed loop: the next frame goes out once the labels of the previous one arrived) and measures
 ``receipt time - header stamp`` of the labels. Then runs the engine in this process on the same
 frames. ``--soak N`` then streams small frames faster than the model until the node has
-processed N of them, sampling its RSS (:mod:`.bench_soak`). Writes JSON + Markdown to
+processed N of them, sampling its RSS (:mod:`.soak`). Writes JSON + Markdown to
 ``benchmarks/results/`` with device, load and versions.
 
     frrn_seg_bench_node --models csrnet_light,frrn_a --sizes 512x1024,1024x2048 --frames 10
@@ -17,135 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from frrn_seg_ros.core.machine import environment as environment_of
+from frrn_seg_ros.core.percentiles import summarize
 from frrn_seg_ros.core.sizes import parse_hw
-from frrn_seg_ros.ros.env import MALLOC_ENV, child_env, configure_local_ros_env
+from frrn_seg_ros.ros.env import MALLOC_ENV, configure_local_ros_env
 
-from .memory import device_name, rss_mb
-from .memory import environment as base_environment
+from .memory import rss_mb
 from .node_report import to_markdown
-
-
-def _pct(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0}
-    arr = np.asarray(values)
-    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
-    return {
-        "n": int(arr.size),
-        "p50": round(float(p50), 2),
-        "p95": round(float(p95), 2),
-        "p99": round(float(p99), 2),
-        "mean": round(float(arr.mean()), 2),
-        "max": round(float(arr.max()), 2),
-    }
-
-
-class Harness:
-    """A bench node in this process: publishes frames and records labels and diagnostics."""
-
-    def __init__(self, ns: str) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-
-        self.rclpy = rclpy
-        self.node = rclpy.create_node("frrn_seg_bench")
-        qos_in = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.pub = self.node.create_publisher(Image, f"{ns}/camera/image", qos_in)
-        self.cond = threading.Condition()
-        self.received: dict[int, float] = {}  # stamp ns -> latency ms
-        self.count = 0
-        self.diag: dict[str, str] = {}
-        self.diag_time = float("nan")
-        self.node.create_subscription(Image, f"{ns}/camera/segmentation/labels", self._on_labels, 10)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self.executor = rclpy.executors.SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def _on_labels(self, msg) -> None:
-        now = self.node.get_clock().now().nanoseconds
-        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-        with self.cond:
-            self.received[stamp] = (now - stamp) / 1e6
-            self.count += 1
-            self.cond.notify_all()
-
-    def _on_diag(self, msg) -> None:
-        for status in msg.status:
-            if status.name.endswith("camera camera"):
-                self.diag = {kv.key: kv.value for kv in status.values}
-                self.diag_time = time.monotonic()
-
-    def send(self, msg) -> int:
-        msg.header.stamp = self.node.get_clock().now().to_msg()
-        self.pub.publish(msg)
-        return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-
-    def roundtrip(self, msg, timeout: float) -> float | None:
-        stamp = self.send(msg)
-        with self.cond:
-            self.cond.wait_for(lambda: stamp in self.received, timeout)
-            return self.received.get(stamp)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=5.0)
-        self.node.destroy_node()
-
-
-def start_node(ns: str, model: str, device: str, extra: list[str]) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "frrn_seg_ros.ros.main",
-        "--ros-args",
-        "-r",
-        f"__ns:={ns}",
-        "-p",
-        f"model.architecture:={model}",
-        "-p",
-        f"device:={device}",
-        "-p",
-        "model.warmup_iters:=0",
-        "-p",
-        "diagnostics.period_s:=0.5",
-        *extra,
-    ]
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - a pipe could fill up and block the node
-    proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=log, text=True)
-    proc.log = log  # type: ignore[attr-defined]
-    return proc
-
-
-def node_log(proc: subprocess.Popen) -> str:
-    proc.log.seek(0)  # type: ignore[attr-defined]
-    return proc.log.read()[-2000:]  # type: ignore[attr-defined]
-
-
-def stop_node(proc: subprocess.Popen) -> None:
-    proc.send_signal(2)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def frames_for(size: tuple[int, int], count: int = 4) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
+from .node_session import Harness, frames_for, start_node
+from .soak import soak
 
 
 def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
@@ -153,17 +39,17 @@ def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
 
     arrays = frames_for(size)
     msgs = [array_to_image(a, "rgb8") for a in arrays]
-    proc = start_node(ns, model, args.device, [])
+    node = start_node(ns, model, args.device)
     harness = Harness(ns)
     case: dict = {"model": model, "size": f"{size[0]}x{size[1]}"}
     try:
         deadline = time.monotonic() + args.start_timeout
         while harness.pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"node exited: {node_log(proc)}")
+            if not node.alive():
+                raise RuntimeError(f"node exited: {node.tail(30)}")
             time.sleep(0.1)
         first = None
-        while first is None and time.monotonic() < deadline and proc.poll() is None:
+        while first is None and time.monotonic() < deadline and node.alive():
             first = harness.roundtrip(msgs[0], timeout=args.frame_timeout)  # first call: warm-up
         if first is None:
             raise RuntimeError("node produced no output before --start-timeout")
@@ -177,7 +63,7 @@ def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
             if time.monotonic() - t0 > args.case_budget_s:
                 break
         time.sleep(1.2)  # one more diagnostics period
-        case["end_to_end_ms"] = _pct(latencies)
+        case["end_to_end_ms"] = summarize(latencies, digits=2)
         case["node_stages_ms"] = {
             k: harness.diag.get(k)
             for k in (
@@ -189,10 +75,10 @@ def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
                 "publish_ms",
             )
         }
-        case["node_rss_mb"] = round(rss_mb(proc.pid), 1)
+        case["node_rss_mb"] = round(rss_mb(node.pid), 1)
     finally:
         harness.close()
-        stop_node(proc)
+        node.stop(timeout=30.0)
     case["engine_alone_ms"] = bench_engine(model, arrays, args, len(latencies) or 1)
     return case
 
@@ -211,16 +97,15 @@ def bench_engine(model: str, arrays: list[np.ndarray], args, frames: int) -> dic
         walls.append((time.perf_counter() - start) * 1e3)
         if time.monotonic() - t0 > args.case_budget_s:
             break
-    return _pct(walls)
+    return summarize(walls, digits=2)
 
 
 def environment(device: str) -> dict:
-    """Where the benchmark ran: :func:`.bench_env.environment` plus the ROS and DDS settings."""
-    import torch
-
+    """Where the benchmark ran: :func:`frrn_seg_ros.core.machine.environment` plus the ROS and DDS
+    settings."""
     from frrn_seg_ros.core.engine import resolve_device
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    versions: dict[str, str] = {}
     try:
         from importlib.metadata import version
 
@@ -228,10 +113,8 @@ def environment(device: str) -> dict:
     except Exception:  # not from wheels (a ROS install): leave out
         pass
     return {
-        **base_environment(resolve_device(device)),
+        **environment_of(resolve_device(device)),
         "device": device,
-        "cpu": device_name(torch.device("cpu")),
-        "cpu_count": os.cpu_count(),
         "gpu": None if device == "cpu" else device,
         "versions": versions,
         "rmw": os.environ.get("RMW_IMPLEMENTATION"),
@@ -261,27 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="output basename (default node_<device>)")
     args = parser.parse_args(argv)
     configure_local_ros_env(domain_id=args.domain_id)
-    import rclpy
-
-    rclpy.init()
     report = {"environment": environment(args.device), "cases": [], "soak": None}
-    try:
-        for model in [m for m in args.models.split(",") if m]:
-            for size in [parse_hw(s) for s in args.sizes.split(",") if s and args.frames > 0]:
-                ns = f"/bench_{model}_{size[0]}x{size[1]}_{os.getpid()}"
-                try:
-                    case = bench_case(model, size, args, ns)
-                except Exception as exc:  # record and go on with the other cases
-                    case = {"model": model, "size": f"{size[0]}x{size[1]}", "error": str(exc)[:500]}
-                print(json.dumps(case), flush=True)
-                report["cases"].append(case)
-        if args.soak:
-            from .soak import soak
-
-            report["soak"] = soak(args, f"/bench_soak_{os.getpid()}")
-            print(json.dumps(report["soak"]), flush=True)
-    finally:
-        rclpy.try_shutdown()
+    for model in [m for m in args.models.split(",") if m]:
+        for size in [parse_hw(s) for s in args.sizes.split(",") if s and args.frames > 0]:
+            ns = f"/bench_{model}_{size[0]}x{size[1]}_{os.getpid()}"
+            try:
+                case = bench_case(model, size, args, ns)
+            except Exception as exc:  # record and go on with the other cases
+                case = {"model": model, "size": f"{size[0]}x{size[1]}", "error": str(exc)[:500]}
+            print(json.dumps(case), flush=True)
+            report["cases"].append(case)
+    if args.soak:
+        report["soak"] = soak(args, f"/bench_soak_{os.getpid()}")
+        print(json.dumps(report["soak"]), flush=True)
     report["environment"]["loadavg_end"] = os.getloadavg()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

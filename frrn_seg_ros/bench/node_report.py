@@ -1,4 +1,4 @@
-"""Markdown for :mod:`.bench_node` results: the node-vs-engine table and the soak."""
+"""Markdown for :mod:`.node` results: the node-vs-engine table and the soak."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def to_markdown(report: dict) -> str:
         f"# segment_node end-to-end latency ({env['device']})",
         "",
         f"CPU: {env['cpu']} x{env['cpu_count']}; load average start {env['loadavg_start']}, "
-        f"end {env.get('loadavg_end')}. Versions: {env['versions']}.",
+        f"end {env.get('loadavg_end')}. Versions: torch {env['torch']}, {env['versions']}.",
         "Closed loop: one frame in flight; latency = labels receipt time - header stamp (same clock).",
         "",
         "| model | size | frames | e2e p50 ms | e2e p95 ms | e2e p99 ms | engine p50 ms | engine p95 ms "
@@ -25,7 +25,7 @@ def to_markdown(report: dict) -> str:
         e2e, eng = c["end_to_end_ms"], c["engine_alone_ms"]
         ratio = f"{e2e['p50'] / eng['p50']:.2f}" if e2e.get("p50") and eng.get("p50") else "-"
         lines.append(
-            f"| {c['model']} | {c['size']} | {e2e.get('n')} | {e2e.get('p50')} | {e2e.get('p95')} | "
+            f"| {c['model']} | {c['size']} | {e2e.get('count')} | {e2e.get('p50')} | {e2e.get('p95')} | "
             f"{e2e.get('p99', '-')} | {eng.get('p50')} | {eng.get('p95')} | {ratio} | "
             f"{c['node_stages_ms'].get('inference_ms')} | {c['node_stages_ms'].get('publish_ms')} |"
         )

@@ -15,10 +15,11 @@ import time
 
 import numpy as np
 
+from frrn_seg_ros.core.percentiles import summarize
 from frrn_seg_ros.core.sizes import parse_hw
 
 from .memory import rss_mb
-from .node import Harness, _pct, frames_for, start_node, stop_node
+from .node_session import Harness, frames_for, start_node
 
 SAMPLE_PERIOD_S = 5.0
 WARMUP_FRAMES = 200
@@ -49,32 +50,32 @@ def soak(args, ns: str) -> dict:
     from frrn_seg_ros.ros.conversions import array_to_image
 
     msgs = [array_to_image(a, "rgb8") for a in frames_for(parse_hw(args.soak_size), 8)]
-    proc = start_node(ns, args.soak_model, args.device, [])
+    node = start_node(ns, args.soak_model, args.device)
     harness = Harness(ns)
     try:
-        while harness.roundtrip(msgs[0], timeout=5.0) is None and proc.poll() is None:
+        while harness.roundtrip(msgs[0], timeout=5.0) is None and node.alive():
             pass
         sent = 0
-        while harness.count < WARMUP_FRAMES and proc.poll() is None:  # allocator caches settle
+        while harness.count < WARMUP_FRAMES and node.alive():  # allocator caches settle
             harness.send(msgs[sent % len(msgs)])
             sent += 1
             time.sleep(1.0 / args.soak_rate)
         start_count, t0 = harness.count, time.monotonic()
-        samples = [(0.0, 0, rss_mb(proc.pid))]
+        samples = [(0.0, 0, rss_mb(node.pid))]
         next_sample = t0 + SAMPLE_PERIOD_S
-        while harness.count - start_count < args.soak and proc.poll() is None:
+        while harness.count - start_count < args.soak and node.alive():
             if time.monotonic() - t0 > args.soak_max_s:
                 break
             harness.send(msgs[sent % len(msgs)])
             sent += 1
             now = time.monotonic()
             if now >= next_sample:
-                samples.append((round(now - t0, 1), harness.count - start_count, rss_mb(proc.pid)))
+                samples.append((round(now - t0, 1), harness.count - start_count, rss_mb(node.pid)))
                 next_sample += SAMPLE_PERIOD_S
             time.sleep(max(0.0, 1.0 / args.soak_rate - (time.monotonic() - now)))
         elapsed = time.monotonic() - t0
         processed = harness.count - start_count
-        samples.append((round(elapsed, 1), processed, rss_mb(proc.pid)))
+        samples.append((round(elapsed, 1), processed, rss_mb(node.pid)))
         rss = [s[2] for s in samples]
         return {
             "model": args.soak_model,
@@ -86,15 +87,15 @@ def soak(args, ns: str) -> dict:
             "output_rate_hz": round(processed / elapsed, 1) if elapsed else None,
             "node_frames_dropped": harness.diag.get("frames_dropped"),
             "node_frames_processed": harness.diag.get("frames_processed"),
-            "latency_ms_last_1000": _pct(list(harness.received.values())[-1000:]),
+            "latency_ms_last_1000": summarize(harness.last_latencies(1000), digits=2),
             "node_rss_mb_start": round(rss[0], 1),
             "node_rss_mb_end": round(rss[-1], 1),
             "node_rss_mb_max": round(max(rss), 1),
             "rss_growth_mb_per_1000_frames": _finite_or_none(rss_growth_per_1000(samples)),
             "rss_samples": [(t, n, round(r, 1)) for t, n, r in samples],
-            "node_alive": proc.poll() is None,
+            "node_alive": node.alive(),
             "reached_target": processed >= args.soak,
         }
     finally:
         harness.close()
-        stop_node(proc)
+        node.stop(timeout=30.0)

@@ -18,13 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from frrn_seg_ros.ros.stamps import stamp_ns
+
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 HIDDEN_TOPICS = ("/rosout", "/parameter_events")
-
-
-def _stamp(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
 
 def diagnostics_line(level: int, message: str, values: dict[str, str]) -> str:
     """One line from a camera's diagnostics key/values (see :mod:`frrn_seg_ros.ros.diagnostics`)."""
@@ -72,34 +69,22 @@ class LiveView:
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LiveView:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
-        self._context = rclpy.Context()
-        rclpy.init(context=self._context)
-        self._node = rclpy.create_node("frrn_seg_demo_view", context=self._context)
+        from frrn_seg_ros.ros.participant import RosParticipant
+
+        self._ros = RosParticipant("frrn_seg_demo_view")
+        self._node = self._ros.node
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._node.create_subscription(Image, f"/{self.camera}/image", self._on_image, qos)
         self._node.create_subscription(Image, f"/{self.camera}/segmentation/labels", self._on_labels, qos)
         self._node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self._node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
         return self
 
-    def _spin(self) -> None:
-        with contextlib.suppress(Exception):  # the context may shut down while spinning
-            while self._context.ok():
-                self._executor.spin_once(timeout_sec=0.1)
-
     def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(Exception):
-            self._context.try_shutdown()
-        self._thread.join(timeout=5)
+        self._ros.close()
 
     # ------------------------------------------------------------------ graph
     def node_topics(self, timeout_s: float = 60.0, settle_s: float = 1.0) -> list[tuple[str, list[str]]]:
@@ -130,12 +115,12 @@ class LiveView:
             from frrn_seg_ros.ros.conversions import image_to_array
 
             rgb = np.array(image_to_array(msg), copy=True)
-            self._match(_stamp(msg.header), image=(index, rgb))
+            self._match(stamp_ns(msg.header), image=(index, rgb))
 
     def _on_labels(self, msg: Any) -> None:
         from frrn_seg_ros.ros.conversions import image_to_array
 
-        self._match(_stamp(msg.header), labels=np.array(image_to_array(msg), copy=True))
+        self._match(stamp_ns(msg.header), labels=np.array(image_to_array(msg), copy=True))
 
     def _match(self, stamp: int, image=None, labels=None) -> None:
         with self._lock:
@@ -150,16 +135,16 @@ class LiveView:
                 self.samples.append((index, rgb, self._labels.pop(stamp)))
 
     def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            if not status.name.endswith(f"camera {self.camera}"):
+        from frrn_seg_ros.ros.diagnostics import parse_status
+
+        for status in map(parse_status, msg.status):
+            if status.kind != "camera" or status.camera != self.camera:
                 continue
-            values = {kv.key: kv.value for kv in status.values}
-            level = status.level[0] if isinstance(status.level, (bytes, bytearray)) else int(status.level)
-            self.last_values = {"level": str(level), "message": status.message, **values}
-            now, received = time.monotonic(), values.get("frames_received", "0")
+            self.last_values = status.as_dict()
+            now, received = time.monotonic(), status.values.get("frames_received", "0")
             due = now - self._last_print >= 0.8 * self.every_s
             if received != "0" and due and (received != self._last_received or now - self._last_print > 5.0):
-                self.write(diagnostics_line(level, status.message, values))
+                self.write(diagnostics_line(status.level, status.message, status.values))
                 self._last_print, self._last_received, self.lines = now, received, self.lines + 1
 
     def write_last_status(self, fallback: dict[str, str] | None = None) -> None:

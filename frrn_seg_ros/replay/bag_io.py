@@ -1,11 +1,14 @@
-"""rosbag2 (mcap or sqlite3) reading and writing without ROS, through the pure-Python ``rosbags``.
+"""rosbag2 (mcap or sqlite3) reading and writing through the pure-Python ``rosbags`` (no ROS
+installation needed to write a bag, nor ``ros2 bag``).
 
 Writing: :class:`BagWriter` stores sensor_msgs/Image (rgb8, mono8 labels) and
 sensor_msgs/CompressedImage (jpeg/png) with a header stamp = the bag's log time, or serialized
 messages as received (``write_serialized``).
 Reading: :func:`read_frames` pairs the image, ground-truth and prediction topics by HEADER stamp
 (not log time: recorded node outputs are logged later than their input) and yields
-:class:`BagFrame` objects. rosbags hands back memoryviews; ``BagImage.cdr`` keeps the serialized
+:class:`BagFrame` objects, decoding images with the node's own conversions
+(:mod:`frrn_seg_ros.ros.conversions`, which import ``sensor_msgs``: reading needs the ROS
+message packages, as the node does). rosbags hands back memoryviews; ``BagImage.cdr`` keeps the serialized
 message as ``bytes`` so it can be republished unchanged with rclpy
 (``rclpy.serialization.deserialize_message(cdr, Image)``; both CDR encoders are byte-identical).
 """
@@ -24,6 +27,8 @@ import numpy as np
 from PIL import Image as PILImage
 
 from frrn_seg_ros.core.encodings import encoding_info
+from frrn_seg_ros.ros.stamps import ns_of, split_ns
+from frrn_seg_ros.ros.stamps import stamp_ns as header_stamp_ns
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -64,16 +69,11 @@ class BagFrame:
     log_time_ns: dict[str, int] = field(default_factory=dict)
 
 
-def stamp_to_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def _header(typestore: Any, stamp_ns: int, frame_id: str) -> Any:
     time_cls = typestore.types["builtin_interfaces/msg/Time"]
     header_cls = typestore.types["std_msgs/msg/Header"]
-    return header_cls(
-        stamp=time_cls(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id
-    )
+    sec, nanosec = split_ns(stamp_ns)
+    return header_cls(stamp=time_cls(sec=sec, nanosec=nanosec), frame_id=frame_id)
 
 
 def encode_compressed(rgb: np.ndarray, fmt: str, quality: int = 95) -> bytes:
@@ -252,7 +252,7 @@ def read_frames(
         for conn, log_ns, raw in reader.messages(connections=conns):
             role = wanted[conn.topic]
             msg = typestore.deserialize_cdr(raw, conn.msgtype)
-            stamp = stamp_to_ns(msg.header.stamp)
+            stamp = header_stamp_ns(msg.header)
             frame = pending.setdefault(stamp, BagFrame(stamp, msg.header.frame_id))
             frame.log_time_ns[role] = log_ns
             decoded = message_to_frame(msg)
@@ -279,7 +279,7 @@ def _cdr_stamp(raw: bytes | memoryview) -> int:
     """The header stamp (ns) of a serialized message that starts with a std_msgs/Header."""
     little = bytes(raw[1:2]) == b"\x01"  # encapsulation CDR_LE (0x0001) or CDR_BE (0x0000)
     sec, nanosec = struct.unpack_from("<iI" if little else ">iI", raw, 4)
-    return sec * 1_000_000_000 + nanosec
+    return ns_of(sec, nanosec)
 
 
 def frame_count(path: str | Path, topics: list[str | None]) -> int:

@@ -33,11 +33,12 @@ import numpy as np
 import torch
 
 from frrn_seg_ros.core.labels import colorize, palette_from_colors
+from frrn_seg_ros.core.machine import environment
 from frrn_seg_ros.core.sizes import parse_hw
 
 from .bag_io import BagFrame
 from .inputs import frame_rgb, make_engine, model_meta, node_params, open_source, to_ros_message
-from .report import LATENCY_NOTES, LatencyRecorder, machine_info, save_panel, write_report
+from .report import LATENCY_NOTES, LatencyRecorder, save_panel, write_report
 
 LOG = logging.getLogger("frrn_seg_replay_eval")
 DEFAULT_GT_TOPIC = "/camera/segmentation/ground_truth"
@@ -200,7 +201,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": wall_s,
         "node_diagnostics": node_diag or None,
         "recorded_bag": str(args.record_bag) if args.record_bag is not None else None,
-        "machine": machine_info(),
+        "machine": environment(),
         "plots": plots,
     }
     return write_report(report, out, latency.samples.get("end_to_end", []))

@@ -162,10 +162,11 @@ def to_ros_message(image: BagImage, stamp_ns: int, frame_id: str) -> Any:
     if image.cdr:
         return deserialize_message(image.cdr, CompressedImage if "Compressed" in image.msgtype else Image)
     from frrn_seg_ros.ros.conversions import array_to_image
+    from frrn_seg_ros.ros.stamps import set_stamp_ns
 
     msg = array_to_image(image.frame.data, image.frame.encoding)
     msg.header.frame_id = frame_id
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    set_stamp_ns(msg.header, stamp_ns)
     return msg
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from frrn_seg_ros.ros.stamps import stamp_ns
+
 from .bag_io import COMPRESSED_TYPE, IMAGE_TYPE, BagWriter
 
 
@@ -43,7 +45,7 @@ class OutputRecorder:
         truth (mono8 train ids, same stamp), then the labels received so far."""
         from rclpy.serialization import serialize_message
 
-        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        stamp = stamp_ns(msg.header)
         msgtype = COMPRESSED_TYPE if hasattr(msg, "format") else IMAGE_TYPE
         self.writer.write_serialized(self.image_topic, msgtype, serialize_message(msg), stamp)
         if ground_truth is not None:

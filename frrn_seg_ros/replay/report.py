@@ -8,17 +8,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import platform
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-PERCENTILES = (50, 90, 95, 99)
+from frrn_seg_ros.core.percentiles import percentiles, summarize
+
 #: What the latency figures of each replay mode are (stored in the report as ``latency_note``).
 LATENCY_NOTES = {
     "engine": "per frame: read (decode from the bag/dataset), the engine's stages and "
@@ -28,21 +27,6 @@ LATENCY_NOTES = {
     "node's own per-stage means over its last /diagnostics window (diagnostics.window_s)",
     "recorded": "per frame: recorded_stamp_to_log = log time of the recorded labels - header stamp",
 }
-
-
-def summarize(values: list[float]) -> dict[str, float]:
-    """``{'count', 'mean', 'p50', 'p90', 'p95', 'p99', 'max', 'min'}`` of ``values`` (ms); NaN-free."""
-    arr = np.asarray([v for v in values if v == v], dtype=np.float64)
-    if arr.size == 0:
-        return {"count": 0}
-    out = {
-        "count": int(arr.size),
-        "mean": float(arr.mean()),
-        "min": float(arr.min()),
-        "max": float(arr.max()),
-    }
-    out.update({f"p{p}": float(np.percentile(arr, p)) for p in PERCENTILES})
-    return out
 
 
 class LatencyRecorder:
@@ -60,26 +44,6 @@ class LatencyRecorder:
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {stage: summarize(values) for stage, values in self.samples.items()}
-
-
-def machine_info() -> dict[str, Any]:
-    """Where the figures were measured: CPU, cores, load average, Python/torch versions, GPU name."""
-    import os
-
-    import torch
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-    }
-    with contextlib.suppress(OSError):
-        info["load_average_1_5_15"] = [round(v, 2) for v in os.getloadavg()]
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -158,9 +122,10 @@ def plot_latency(values_ms: list[float], path: Path, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist(values_ms, bins=min(50, max(5, len(values_ms) // 2)), color="#4c72b0")
+    marks = percentiles(values_ms, (50, 99))
     for p, style in ((50, "--"), (99, ":")):
         if values_ms:
-            ax.axvline(float(np.percentile(values_ms, p)), color="k", linestyle=style, label=f"p{p}")
+            ax.axvline(marks[f"p{p}"], color="k", linestyle=style, label=f"p{p}")
     ax.set_xlabel("end-to-end latency (ms)")
     ax.set_ylabel("frames")
     ax.set_title(title)

@@ -7,7 +7,7 @@ import json
 import torch
 
 from frrn_seg_ros.bench import deployment as bench_all
-from frrn_seg_ros.bench.deployment_report import ort_skip_reason
+from frrn_seg_ros.bench.ort_fp16 import ort_skip_reason
 
 
 def test_bench_all_smoke_writes_json_and_markdown(tmp_path):

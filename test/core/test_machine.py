@@ -1,4 +1,4 @@
-"""The environment record of the model benchmark: versions, GPU facts and the git commit."""
+"""The machine record every benchmark and report keeps: versions, GPU facts and the git commit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from frrn_seg_ros.bench.memory import environment, git_commit
+from frrn_seg_ros.core.machine import environment, git_commit
 
 REPO = Path(__file__).resolve().parents[2]
 COMMIT = re.compile(r"([0-9a-f]{40})(\+dirty)?")
