@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny sizes, few iterations (the test suite's run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """One demo run: what to make (``config``), where to keep it, whether to retrain, progress bars."""
+
+    config: DemoConfig
+    cache_dir: Path
+    retrain: bool = False
+    progress: bool = True
+
+    @classmethod
+    def from_argv(cls, argv: list[str] | None = None) -> DemoOptions:
+        """The only place the demo's command line becomes options."""
+        args = build_parser().parse_args(argv)
+        cache = (args.cache_dir or default_cache_dir()).expanduser().resolve()
+        return cls(config_from_args(args), cache, args.retrain, not args.no_progress)
 
 
 def config_from_args(args: argparse.Namespace) -> DemoConfig:
@@ -120,18 +137,23 @@ def replay(cfg: DemoConfig, checkpoint: Path, bag: Path, out: Path, progress: bo
     """Start the node, replay ``bag`` through it with a live view; write the report in ``out``."""
     from tqdm import tqdm
 
-    from frrn_seg_ros.core.checkpoint import load_checkpoint
     from frrn_seg_ros.core.labels import palette_from_colors
 
-    from ..replay import evaluate as replay_eval
+    from ..replay.evaluate import evaluate_with_meta
+    from ..replay.options import ReplayOptions
     from .live import LiveView, save_demo_panel
 
     shutil.rmtree(out, ignore_errors=True)
-    args = replay_eval.build_parser().parse_args(
-        ["--bag", str(bag), "--checkpoint", str(checkpoint), "--mode", "node", "--device", "cpu"]
-        + ["--out", str(out), "--panels", "3", "--warmup", "1"]
-        + ["--node-param", "publish.color:=true", "--node-param", "publish.overlay:=true"]
-        + (["--no-progress"] if not progress else [])
+    options = ReplayOptions(
+        out=out,
+        bag=bag,
+        checkpoint=checkpoint,
+        mode="node",
+        device="cpu",
+        panels=3,
+        warmup=1,
+        node_params=("publish.color:=true", "publish.overlay:=true"),
+        progress=progress,
     )
     topics: list[tuple[str, list[str]]] = []
     with LiveView("camera", cfg.frames, keep=3, write=tqdm.write) as live:
@@ -144,10 +166,9 @@ def replay(cfg: DemoConfig, checkpoint: Path, bag: Path, out: Path, progress: bo
 
         watcher = threading.Thread(target=show_topics, daemon=True)
         watcher.start()
-        report = replay_eval.evaluate(args)
+        report, meta = evaluate_with_meta(options)
         watcher.join(timeout=5)
         live.write_last_status(report.get("node_diagnostics"))
-    meta, _ = load_checkpoint(checkpoint)
     panel = None
     if live.samples:
         panel = save_demo_panel(
@@ -206,12 +227,10 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
     print(f"  files in {out}: " + ", ".join(files + [p for p in report.get("plots", []) if p not in files]))
 
 
-def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    cache = (args.cache_dir or default_cache_dir()).expanduser().resolve()
+def run(opts: DemoOptions) -> int:
+    cfg, cache, progress = opts.config, opts.cache_dir, opts.progress
     cache.mkdir(parents=True, exist_ok=True)
     _local_ros_env()
-    progress = not args.no_progress
     # replay_eval scores read-only label arrays; harmless, but not something a demo user should see.
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     started = time.perf_counter()
@@ -231,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         f"{step}: csrnet_light, {cfg.iters} iterations of batch {cfg.batch} "
         f"({cfg.crop[0]}x{cfg.crop[1]} crops) on the CPU"
     )
-    model = _run(step, ensure_model, cfg, cache, data.path, retrain=args.retrain, progress=progress)
+    model = _run(step, ensure_model, cfg, cache, data.path, retrain=opts.retrain, progress=progress)
     info = model.info
     verb = "reusing the cached model" if model.reused else f"trained in {info['train_seconds']:.0f} s"
     print(f"      {verb}: val mIoU {100 * info['val_miou']:.1f} % after {info['iterations']} iterations")
@@ -261,14 +280,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    opts = DemoOptions.from_argv(argv)
     try:
-        return run(args)
+        return run(opts)
     except StepFailed as exc:
         print(f"\nfrrn_seg_demo: step {exc.step} failed: {exc}", file=sys.stderr)
         if "segment_node" in exc.step:
             print(
-                f"  the node's log: {(args.cache_dir or default_cache_dir()) / 'report' / 'node.log'}",
+                f"  the node's log: {opts.cache_dir / 'report' / 'node.log'}",
                 file=sys.stderr,
             )
         return 1

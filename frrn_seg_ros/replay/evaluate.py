@@ -22,10 +22,11 @@ its /diagnostics window in ``node_diagnostics``), ``report.md``, ``latency_hist.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,194 +35,204 @@ import torch
 
 from frrn_seg_ros.core.labels import colorize, palette_from_colors
 from frrn_seg_ros.core.machine import environment
-from frrn_seg_ros.core.sizes import parse_hw
 
 from .bag_io import BagFrame
-from .inputs import frame_rgb, make_engine, model_meta, node_params, open_source, to_ros_message
+from .inputs import (
+    frame_rgb,
+    make_engine,
+    model_info,
+    model_meta,
+    node_params,
+    open_source,
+    to_ros_message,
+)
+from .options import ReplayOptions
 from .report import LATENCY_NOTES, LatencyRecorder, save_panel, write_report
 
 LOG = logging.getLogger("frrn_seg_replay_eval")
-DEFAULT_GT_TOPIC = "/camera/segmentation/ground_truth"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="frrn_seg_replay_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--bag", type=Path, help="rosbag2 folder (mcap or sqlite3)")
-    src.add_argument("--cityscapes", type=Path, help="Cityscapes root")
-    src.add_argument("--camvid", type=Path, help="CamVid root (SegNet layout)")
-    src.add_argument("--images", type=Path, help="image folder (no ground truth unless --labels)")
-    p.add_argument("--labels", type=Path, help="with --images: train-id label folder")
-    p.add_argument("--split", default=None, help="dataset split (Cityscapes: val, CamVid: test)")
-    p.add_argument(
-        "--image-topic", default=None, help="bag image topic (default: /camera/image[/compressed])"
-    )
-    p.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC, help="bag ground-truth topic (mono8 train ids)")
-    p.add_argument("--predictions-topic", default=None, help="score recorded labels on this topic (no model)")
-    model = p.add_mutually_exclusive_group()
-    model.add_argument("--checkpoint", type=Path, help="model checkpoint")
-    model.add_argument("--architecture", help="random weights of this architecture (plumbing/speed only)")
-    p.add_argument(
-        "--dataset",
-        default=None,
-        help="label set for --architecture/--predictions-topic (cityscapes|camvid; default from the source)",
-    )
-    p.add_argument("--mode", choices=("engine", "node"), default="engine")
-    p.add_argument(
-        "--node-param",
-        action="append",
-        default=[],
-        metavar="KEY:=VALUE",
-        help="node mode: extra node parameter, repeatable (e.g. publish.overlay:=true)",
-    )
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    p.add_argument(
-        "--input-size", type=parse_hw, default=None, help="network input HEIGHTxWIDTH (default: native)"
-    )
-    p.add_argument("--warmup", type=int, default=1, help="warm-up forward passes")
-    p.add_argument("--limit", type=int, default=None, help="evaluate at most this many frames")
-    p.add_argument("--panels", type=int, default=3, help="input/label/prediction PNG panels to save")
-    p.add_argument("--frame-timeout", type=float, default=60.0, help="node mode: seconds to wait per frame")
-    p.add_argument(
-        "--startup-timeout", type=float, default=180.0, help="node mode: seconds for the node to start"
-    )
-    p.add_argument(
-        "--domain-id", type=int, default=None, help="node mode: ROS_DOMAIN_ID (default: env, else 42)"
-    )
-    p.add_argument(
-        "--record-bag",
-        type=Path,
-        default=None,
-        help="node mode: also record the node's labels (as received), the images sent and the ground "
-        "truth into this new bag, to score later with --predictions-topic",
-    )
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
-    return p
+@dataclass
+class ReplayRun:
+    """What runs the frames in the chosen mode: an engine, the node (and its recorder), or nothing."""
+
+    mode: str
+    meta: Any  # CheckpointMeta: classes, colours
+    info: dict[str, Any]  # the report's "model" entry
+    engine: Any = None
+    runner: Any = None  # NodeReplay
+    recorder: Any = None  # OutputRecorder
+
+    def close(self, labels_expected: int) -> None:
+        if self.recorder is not None:
+            self.recorder.close(labels_expected)
+        if self.runner is not None:
+            self.runner.__exit__(None, None, None)
 
 
-# ---------------------------------------------------------------------------------- evaluation
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the whole evaluation and write the report; return the report dict."""
+@dataclass
+class Tally:
+    """What the loop counted and measured."""
+
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"total": 0, "processed": 0, "dropped": 0, "with_ground_truth": 0}
+    )
+    latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+    plots: list[str] = field(default_factory=list)
+    busy_s: float = 0.0
+    wall_s: float = 0.0
+
+
+# ---------------------------------------------------------------------------------- the steps
+def evaluate(opts: ReplayOptions) -> dict[str, Any]:
+    """Validate, open the source, start the mode, run and score every frame, write the report."""
+    return evaluate_with_meta(opts)[0]
+
+
+def evaluate_with_meta(opts: ReplayOptions) -> tuple[dict[str, Any], Any]:
+    """:func:`evaluate`, and the CheckpointMeta it ran with (classes, colours), read once."""
     from training.metrics import ConfusionMeter
 
-    if args.predictions_topic is None and args.checkpoint is None and args.architecture is None:
-        raise ValueError(
-            "give --checkpoint or --architecture (or --predictions-topic to score recorded labels)"
-        )
-    mode = "recorded" if args.predictions_topic else args.mode
-    if args.record_bag is not None and mode != "node":
-        raise ValueError("--record-bag records the node's outputs: it needs --mode node")
-    frames, total, source = open_source(args)
-    if args.limit is not None:
-        total = min(total, args.limit)
-    meta, model_info = model_meta(args, source.get("dataset"))
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    meter = ConfusionMeter(meta.num_classes)
-    palette = palette_from_colors(meta.class_colors)
-    latency = LatencyRecorder()
-    panel_at = set(np.linspace(0, max(total - 1, 0), num=min(args.panels, total), dtype=int).tolist())
-    counts = {"total": 0, "processed": 0, "dropped": 0, "with_ground_truth": 0}
-    plots: list[str] = []
-    runner = engine = recorder = None
+    opts.validate()
+    frames, total, source = open_source(opts)
+    if opts.limit is not None:
+        total = min(total, opts.limit)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    run = start_run(opts, source)
+    meter = ConfusionMeter(run.meta.num_classes)
+    tally = Tally()
+    try:
+        replay_frames(frames, total, run, meter, tally, opts)
+        node_diag = finish_node(run, opts)
+    finally:
+        run.close(tally.counts["processed"])
+    return report(opts, run, source, meter, tally, node_diag), run.meta
+
+
+def start_run(opts: ReplayOptions, source: dict[str, Any]) -> ReplayRun:
+    """Build the engine, start the node, or (recorded labels) nothing; the model's metadata."""
+    mode, dataset = opts.run_mode, source.get("dataset")
     if mode == "engine":
-        engine = make_engine(args, source.get("dataset"))
-        model_info.update(device=str(engine.device), precision=engine.precision)
-    elif mode == "node":
+        engine = make_engine(opts, dataset)  # reads the checkpoint: its metadata comes with it
+        info = {**model_info(opts, engine.meta, dataset), "device": str(engine.device),
+                "precision": engine.precision}
+        return ReplayRun(mode, engine.meta, info, engine=engine)
+    meta = model_meta(opts, dataset)
+    run = ReplayRun(mode, meta, model_info(opts, meta, dataset))
+    if mode == "node":
         from .node_replay import environment_summary
 
-        runner, recorder = _start_node(args, source["image_topic"], out)
-        model_info.update(device=args.device, precision=args.precision, node_env=environment_summary())
-    try:
-        from tqdm import tqdm
+        run.runner, run.recorder = _start_node(opts, source["image_topic"])
+        run.info.update(device=opts.device, precision=opts.precision, node_env=environment_summary())
+    return run
 
-        bar = tqdm(total=total, unit="frame", disable=args.no_progress, desc=f"replay ({mode})")
-        iterator = iter(frames)
-        busy_s, start = 0.0, time.perf_counter()
-        while args.limit is None or counts["total"] < args.limit:  # until the source is exhausted
-            t0 = time.perf_counter()
-            item = next(iterator, None)
-            if item is None:
-                break
-            read_ms = (time.perf_counter() - t0) * 1e3
-            index = counts["total"]
-            counts["total"] += 1
-            bar.update(1)
-            pred = _predict(item, mode, engine, runner, recorder, latency, read_ms)
-            busy_s += time.perf_counter() - t0  # reading + inference; not scoring or panels
-            if pred is None:
-                counts["dropped"] += 1
-                continue
-            counts["processed"] += 1
-            if item.ground_truth is not None:
-                if item.ground_truth.shape != pred.shape:
-                    raise ValueError(
-                        f"frame {index}: prediction {pred.shape} and ground truth "
-                        f"{item.ground_truth.shape} differ in size"
-                    )
-                meter.update(torch.as_tensor(pred), torch.as_tensor(np.array(item.ground_truth)))
-                counts["with_ground_truth"] += 1
-            if index in panel_at:
-                name = f"panel_{index:04d}.png"
-                rgb = frame_rgb(item.image.frame) if item.image is not None else None
-                gt = colorize(item.ground_truth, palette) if item.ground_truth is not None else None
-                save_panel(rgb, gt, colorize(pred, palette), out / name, f"frame {index} ({mode} mode)")
-                plots.append(name)
-        wall_s = time.perf_counter() - start
-        bar.close()
-        node_diag: dict[str, str] = {}
-        if runner is not None:
-            runner.wait_for_diagnostics()
-            node_diag = dict(runner.last_diagnostics)
-            used = runner.model_diagnostics  # what the node reports it runs on (not 'auto')
-            model_info.update(
-                device=used.get("device", args.device), precision=used.get("precision", args.precision)
-            )
-    finally:
-        if recorder is not None:
-            recorder.close(counts["processed"])
-        if runner is not None:
-            runner.__exit__(None, None, None)
-    metrics = meter.summary(meta.class_names) if counts["with_ground_truth"] else None
-    report = {
-        "mode": mode,
+
+def replay_frames(
+    frames: Iterable[BagFrame], total: int, run: ReplayRun, meter: Any, tally: Tally, opts: ReplayOptions
+) -> None:
+    """Read, run, score and (some) draw every frame, up to ``opts.limit``."""
+    from tqdm import tqdm
+
+    palette = palette_from_colors(run.meta.class_colors)
+    panel_at = set(np.linspace(0, max(total - 1, 0), num=min(opts.panels, total), dtype=int).tolist())
+    counts = tally.counts
+    bar = tqdm(total=total, unit="frame", disable=not opts.progress, desc=f"replay ({run.mode})")
+    iterator = iter(frames)
+    start = time.perf_counter()
+    while opts.limit is None or counts["total"] < opts.limit:  # until the source is exhausted
+        t0 = time.perf_counter()
+        item = next(iterator, None)
+        if item is None:
+            break
+        read_ms = (time.perf_counter() - t0) * 1e3
+        index = counts["total"]
+        counts["total"] += 1
+        bar.update(1)
+        pred = predict(item, run, tally.latency, read_ms)
+        tally.busy_s += time.perf_counter() - t0  # reading + inference; not scoring or panels
+        if pred is None:
+            counts["dropped"] += 1
+            continue
+        counts["processed"] += 1
+        if item.ground_truth is not None:
+            score(meter, pred, item.ground_truth, index)
+            counts["with_ground_truth"] += 1
+        if index in panel_at:
+            tally.plots.append(save_frame_panel(item, pred, palette, index, run.mode, opts.out))
+    tally.wall_s = time.perf_counter() - start
+    bar.close()
+
+
+def score(meter: Any, pred: np.ndarray, ground_truth: np.ndarray, index: int) -> None:
+    """Add one frame's ``(H, W)`` labels against its ``(H, W)`` ground truth to the confusion matrix."""
+    if ground_truth.shape != pred.shape:
+        raise ValueError(
+            f"frame {index}: prediction {pred.shape} and ground truth {ground_truth.shape} differ in size"
+        )
+    meter.update(torch.as_tensor(pred), torch.as_tensor(np.array(ground_truth)))
+
+
+def save_frame_panel(item: BagFrame, pred: np.ndarray, palette: np.ndarray, index: int, mode: str,
+                     out: Path) -> str:
+    """``panel_<index>.png``: input / ground truth / prediction; returns the file name."""
+    name = f"panel_{index:04d}.png"
+    rgb = frame_rgb(item.image.frame) if item.image is not None else None
+    gt = colorize(item.ground_truth, palette) if item.ground_truth is not None else None
+    save_panel(rgb, gt, colorize(pred, palette), out / name, f"frame {index} ({mode} mode)")
+    return name
+
+
+def finish_node(run: ReplayRun, opts: ReplayOptions) -> dict[str, str]:
+    """Node mode: the node's last camera status, and the device/precision it reports running on."""
+    if run.runner is None:
+        return {}
+    run.runner.wait_for_diagnostics()
+    used = run.runner.model_diagnostics  # what the node reports it runs on (not 'auto')
+    run.info.update(device=used.get("device", opts.device), precision=used.get("precision", opts.precision))
+    return dict(run.runner.last_diagnostics)
+
+
+def report(opts: ReplayOptions, run: ReplayRun, source: dict[str, Any], meter: Any, tally: Tally,
+           node_diag: dict[str, str]) -> dict[str, Any]:
+    """Write report.json / report.md / the plots into ``opts.out``; return the report."""
+    counts = tally.counts
+    metrics = meter.summary(run.meta.class_names) if counts["with_ground_truth"] else None
+    data = {
+        "mode": run.mode,
         "source": source,
-        "model": model_info,
+        "model": run.info,
         "frames": counts,
         "metrics": metrics,
-        "latency_ms": latency.summary(),
-        "latency_note": LATENCY_NOTES[mode],
-        "throughput_fps": counts["processed"] / busy_s if busy_s > 0 else None,
+        "latency_ms": tally.latency.summary(),
+        "latency_note": LATENCY_NOTES[run.mode],
+        "throughput_fps": counts["processed"] / tally.busy_s if tally.busy_s > 0 else None,
         "throughput_note": "frames processed / time reading and running them (scoring and panels excluded)",
-        "busy_s": busy_s,
-        "wall_s": wall_s,
+        "busy_s": tally.busy_s,
+        "wall_s": tally.wall_s,
         "node_diagnostics": node_diag or None,
-        "recorded_bag": str(args.record_bag) if args.record_bag is not None else None,
+        "recorded_bag": str(opts.record_bag) if opts.record_bag is not None else None,
         "machine": environment(),
-        "plots": plots,
+        "plots": tally.plots,
     }
-    return write_report(report, out, latency.samples.get("end_to_end", []))
+    return write_report(data, opts.out, tally.latency.samples.get("end_to_end", []))
 
 
-def _start_node(args: argparse.Namespace, image_topic: str, out: Path) -> tuple[Any, Any]:
+# ---------------------------------------------------------------------------------- the modes
+def _start_node(opts: ReplayOptions, image_topic: str) -> tuple[Any, Any]:
     """The node child process fed by a :class:`NodeReplay`, and the recorder of its outputs."""
     from frrn_seg_ros.ros.env import configure_local_ros_env
 
     from .node_replay import NodeReplay, camera_of
     from .record import OutputRecorder
 
-    configure_local_ros_env(domain_id=args.domain_id)  # LOCALHOST discovery, domain, Fast DDS profile
+    configure_local_ros_env(domain_id=opts.domain_id)  # LOCALHOST discovery, domain, Fast DDS profile
     camera, transport = camera_of(image_topic)
     runner = NodeReplay(
-        camera, transport, node_params(args), out / "node.log", args.startup_timeout, args.frame_timeout
+        camera, transport, node_params(opts), opts.out / "node.log", opts.startup_timeout, opts.frame_timeout
     )
     recorder = None
-    if args.record_bag is not None:
-        recorder = OutputRecorder(args.record_bag, runner.image_topic, args.gt_topic, runner.labels_topic)
+    if opts.record_bag is not None:
+        recorder = OutputRecorder(opts.record_bag, runner.image_topic, opts.gt_topic, runner.labels_topic)
         runner.raw_labels_callback = recorder.on_raw_labels
     try:
         runner.__enter__()
@@ -232,17 +243,9 @@ def _start_node(args: argparse.Namespace, image_topic: str, out: Path) -> tuple[
     return runner, recorder
 
 
-def _predict(
-    item: BagFrame,
-    mode: str,
-    engine: Any,
-    runner: Any,
-    recorder: Any,
-    latency: LatencyRecorder,
-    read_ms: float,
-) -> np.ndarray | None:
+def predict(item: BagFrame, run: ReplayRun, latency: LatencyRecorder, read_ms: float) -> np.ndarray | None:
     """Labels ``(H, W)`` uint8 for one frame (None = dropped); records the frame's timings."""
-    if mode == "recorded":
+    if run.mode == "recorded":
         if item.prediction is None:
             return None
         if "prediction" in item.log_time_ns:  # recorded live: log time of the output minus the stamp
@@ -250,10 +253,10 @@ def _predict(
         return item.prediction
     if item.image is None:
         return None
-    if mode == "engine":
+    if run.mode == "engine":
         from frrn_seg_ros.core.engine import OutputRequest
 
-        result = engine.segment([item.image.frame], OutputRequest(color=False))[0]
+        result = run.engine.segment([item.image.frame], OutputRequest(color=False))[0]
         latency.add("read", read_ms)
         latency.add_all(result.timings_ms)
         latency.add("end_to_end", read_ms + result.timings_ms.get("total", float("nan")))
@@ -261,11 +264,11 @@ def _predict(
     t0 = time.perf_counter()
     msg = to_ros_message(item.image, item.stamp_ns, item.frame_id)
     convert_ms = (time.perf_counter() - t0) * 1e3
-    outcome = runner.process(msg)  # restamps msg
-    if recorder is not None:
-        recorder.write_input(msg, item.ground_truth)
+    outcome = run.runner.process(msg)  # restamps msg
+    if run.recorder is not None:
+        run.recorder.write_input(msg, item.ground_truth)
     if outcome is None:
-        if not runner.node_alive():
+        if not run.runner.node_alive():
             raise RuntimeError("the node process died during the replay; see node.log in --out")
         return None
     labels, round_trip_ms = outcome
@@ -276,20 +279,20 @@ def _predict(
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = build_parser().parse_args(argv)
+    opts = ReplayOptions.from_argv(argv, description=__doc__)
     try:
-        report = evaluate(args)
+        result = evaluate(opts)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError, TimeoutError) as exc:
         print(f"frrn_seg_replay_eval: error: {exc}", file=sys.stderr)
         return 2
-    metrics = report.get("metrics")
-    e2e = report["latency_ms"].get("end_to_end", {})
+    metrics = result.get("metrics")
+    e2e = result["latency_ms"].get("end_to_end", {})
     print(
-        f"{report['frames']['processed']}/{report['frames']['total']} frames, "
-        f"dropped {report['frames']['dropped']}, "
+        f"{result['frames']['processed']}/{result['frames']['total']} frames, "
+        f"dropped {result['frames']['dropped']}, "
         + (f"mIoU {100 * metrics['miou']:.2f} %, " if metrics else "no ground truth, ")
         + (f"end-to-end p50 {e2e['p50']:.1f} ms p99 {e2e['p99']:.1f} ms, " if e2e.get("count") else "")
-        + f"report: {args.out / 'report.md'}"
+        + f"report: {opts.out / 'report.md'}"
     )
     return 0
 

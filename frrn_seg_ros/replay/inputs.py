@@ -1,13 +1,14 @@
 """What a replay evaluation runs on: the frames (from a bag or a dataset) and the model settings.
 
-:func:`open_source` turns the CLI arguments into a stream of :class:`~frrn_seg_ros.replay.bag_io.BagFrame`
-(image + optional ground truth / recorded prediction); :func:`model_meta`, :func:`make_engine` and
-:func:`node_params` turn them into the model's metadata, an engine, or the node's parameters.
+:func:`open_source` turns the options into a stream of :class:`~frrn_seg_ros.replay.bag_io.BagFrame`
+(image + optional ground truth / recorded prediction); :func:`make_engine` builds the engine
+(engine mode: the checkpoint is read there, once, and its metadata taken from the engine),
+:func:`model_meta` reads the metadata alone (node and recorded modes), :func:`model_info` describes
+the model for the report and :func:`node_params` gives the node's parameters.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,36 +20,35 @@ import yaml
 from frrn_seg_ros.core.labels import get_label_set
 
 from .bag_io import IMAGE_TYPE, BagFrame, BagImage, bag_topics, frame_count, read_frames
+from .options import ReplayOptions
 from .sources import camvid_samples, cityscapes_samples, folder_samples, load_sample
 
 
-def open_source(args: argparse.Namespace) -> tuple[Iterator[BagFrame], int, dict[str, Any]]:
+def open_source(opts: ReplayOptions) -> tuple[Iterator[BagFrame], int, dict[str, Any]]:
     """The frames to evaluate, their count and a description for the report.
 
     For a bag the count is the number of distinct header stamps over the image, ground-truth and
     prediction topics, so a frame whose image or recorded prediction is missing still counts
     (and is reported as dropped)."""
-    if args.bag is not None:
-        topics = bag_topics(args.bag)
-        image_topic = args.image_topic or _guess_image_topic(topics, args.predictions_topic is not None)
-        total = frame_count(args.bag, [image_topic, args.gt_topic, args.predictions_topic])
-        frames = read_frames(args.bag, image_topic, args.gt_topic, args.predictions_topic)
+    if opts.bag is not None:
+        topics = bag_topics(opts.bag)
+        image_topic = opts.image_topic or _guess_image_topic(topics, opts.predictions_topic is not None)
+        total = frame_count(opts.bag, [image_topic, opts.gt_topic, opts.predictions_topic])
+        frames = read_frames(opts.bag, image_topic, opts.gt_topic, opts.predictions_topic)
         desc = {
-            "description": f"bag {args.bag}",
-            "bag": str(args.bag),
+            "description": f"bag {opts.bag}",
+            "bag": str(opts.bag),
             "image_topic": image_topic,
-            "gt_topic": args.gt_topic if args.gt_topic in topics else None,
-            "predictions_topic": args.predictions_topic,
+            "gt_topic": opts.gt_topic if opts.gt_topic in topics else None,
+            "predictions_topic": opts.predictions_topic,
         }
         return frames, total, desc
-    if args.cityscapes is not None:
-        paths, dataset = cityscapes_samples(args.cityscapes, args.split or "val"), "cityscapes"
-    elif args.camvid is not None:
-        paths, dataset = camvid_samples(args.camvid, args.split or "test"), "camvid"
+    if opts.cityscapes is not None:
+        paths, dataset = cityscapes_samples(opts.cityscapes, opts.split or "val"), "cityscapes"
+    elif opts.camvid is not None:
+        paths, dataset = camvid_samples(opts.camvid, opts.split or "test"), "camvid"
     else:
-        paths, dataset = folder_samples(args.images, args.labels), None
-    if args.predictions_topic:
-        raise ValueError("--predictions-topic needs --bag")
+        paths, dataset = folder_samples(opts.images, opts.labels), None
 
     def frames() -> Iterator[BagFrame]:
         from frrn_seg_ros.core.engine import Frame
@@ -58,9 +58,9 @@ def open_source(args: argparse.Namespace) -> tuple[Iterator[BagFrame], int, dict
             image = BagImage(IMAGE_TYPE, Frame(sample.rgb, "rgb8"))
             yield BagFrame(i * 100_000_000, "camera", image=image, ground_truth=sample.label)
 
-    root = args.cityscapes or args.camvid or args.images
+    root = opts.dataset_root
     desc = {
-        "description": f"{dataset or 'folder'} {root} ({args.split or 'default split'})",
+        "description": f"{dataset or 'folder'} {root} ({opts.split or 'default split'})",
         "dataset": dataset,
         "root": str(root),
         "image_topic": "/camera/image",
@@ -84,69 +84,74 @@ def _guess_image_topic(topics: dict[str, str], optional: bool) -> str | None:
     raise ValueError(f"cannot tell the image topic among {sorted(topics)}: pass --image-topic")
 
 
-def is_onnx(args: argparse.Namespace) -> bool:
+def is_onnx(opts: ReplayOptions) -> bool:
     """Whether ``--checkpoint`` is an exported ONNX file (run through ONNX Runtime)."""
     from frrn_seg_ros.core.engine import is_onnx_file
 
-    return args.checkpoint is not None and is_onnx_file(args.checkpoint)
+    return opts.checkpoint is not None and is_onnx_file(opts.checkpoint)
 
 
-def model_meta(args: argparse.Namespace, dataset: str | None) -> tuple[Any, dict[str, Any]]:
-    """The CheckpointMeta of the model the run uses (or of the label set, for recorded labels)."""
-    from frrn_seg_ros.core.checkpoint import default_meta, load_checkpoint
+def model_meta(opts: ReplayOptions, dataset: str | None) -> Any:
+    """The CheckpointMeta of the model (node mode) or of the label set (recorded labels), read
+    without building the model; engine mode takes it from its engine (``engine.meta``) instead."""
+    from frrn_seg_ros.core.checkpoint import CheckpointMeta, default_meta, load_checkpoint
 
-    if args.checkpoint is not None:
-        if is_onnx(args):
+    if opts.checkpoint is not None:
+        if is_onnx(opts):
             from frrn_seg_ros.core.export import read_onnx_meta
 
-            meta, _ = read_onnx_meta(args.checkpoint)
-        else:
-            meta, _ = load_checkpoint(args.checkpoint)
-        return meta, {
+            return read_onnx_meta(opts.checkpoint)[0]
+        return load_checkpoint(opts.checkpoint)[0]
+    label_set = get_label_set(opts.dataset or dataset or "cityscapes")
+    if opts.architecture:
+        return default_meta(opts.architecture, label_set, weights="random")
+    return CheckpointMeta("recorded", label_set.num_classes, label_set.names, label_set.colors.tolist())
+
+
+def model_info(opts: ReplayOptions, meta: Any, dataset: str | None) -> dict[str, Any]:
+    """What the report says about the model (``meta`` from :func:`model_meta` or the engine)."""
+    if opts.checkpoint is not None:
+        return {
             "architecture": meta.architecture,
-            "checkpoint": str(args.checkpoint),
-            "backend": "onnxruntime" if is_onnx(args) else "torch",
+            "checkpoint": str(opts.checkpoint),
+            "backend": "onnxruntime" if is_onnx(opts) else "torch",
             "random_weights": False,
         }
-    label_set = get_label_set(args.dataset or dataset or "cityscapes")
-    if args.architecture:
-        meta = default_meta(args.architecture, label_set, weights="random")
-        return meta, {"architecture": args.architecture, "checkpoint": None, "random_weights": True}
-    from frrn_seg_ros.core.checkpoint import CheckpointMeta
-
-    meta = CheckpointMeta("recorded", label_set.num_classes, label_set.names, label_set.colors.tolist())
-    return meta, {"architecture": "recorded predictions", "label_set": label_set.name}
+    if opts.architecture:
+        return {"architecture": opts.architecture, "checkpoint": None, "random_weights": True}
+    label_set = get_label_set(opts.dataset or dataset or "cityscapes")
+    return {"architecture": "recorded predictions", "label_set": label_set.name}
 
 
-def make_engine(args: argparse.Namespace, dataset: str | None) -> Any:
+def make_engine(opts: ReplayOptions, dataset: str | None) -> Any:
     """The engine for engine mode: checkpoint, exported ONNX file (ONNX Runtime) or random weights."""
     from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
 
     config = EngineConfig(
-        device=args.device, precision=args.precision, input_size=args.input_size, warmup_iters=args.warmup
+        device=opts.device, precision=opts.precision, input_size=opts.input_size, warmup_iters=opts.warmup
     )
-    if args.checkpoint is not None:
-        return SegmentationEngine.from_file(args.checkpoint, config)
+    if opts.checkpoint is not None:
+        return SegmentationEngine.from_file(opts.checkpoint, config)
     return SegmentationEngine.from_architecture(
-        args.architecture, config, get_label_set(args.dataset or dataset or "cityscapes")
+        opts.architecture, config, get_label_set(opts.dataset or dataset or "cityscapes")
     )
 
 
-def node_params(args: argparse.Namespace) -> dict[str, Any]:
+def node_params(opts: ReplayOptions) -> dict[str, Any]:
     """The node's parameters for node mode (``--node-param KEY:=VALUE`` last, overriding)."""
     params: dict[str, Any] = {
-        "device": args.device,
-        "precision": args.precision,
-        "model.warmup_iters": args.warmup,
+        "device": opts.device,
+        "precision": opts.precision,
+        "model.warmup_iters": opts.warmup,
     }
-    if args.checkpoint is not None:
-        params["model.checkpoint"] = str(Path(args.checkpoint).resolve())
-        params["model.backend"] = "onnxruntime" if is_onnx(args) else "torch"
+    if opts.checkpoint is not None:
+        params["model.checkpoint"] = str(Path(opts.checkpoint).resolve())
+        params["model.backend"] = "onnxruntime" if is_onnx(opts) else "torch"
     else:
-        params["model.architecture"] = args.architecture
-    if args.input_size:
-        params["model.input_height"], params["model.input_width"] = args.input_size
-    for item in getattr(args, "node_param", None) or []:
+        params["model.architecture"] = opts.architecture
+    if opts.input_size:
+        params["model.input_height"], params["model.input_width"] = opts.input_size
+    for item in opts.node_params:
         key, sep, value = item.partition(":=")
         if not sep or not key:
             raise ValueError(f"--node-param must look like KEY:=VALUE, got {item!r}")

@@ -171,6 +171,7 @@ def test_engine_mode_runs_an_onnx_export(tiny_bag, tiny_onnx, expected_samples, 
     """An exported .onnx file runs through ONNX Runtime (its own metadata, fixed size, CPU provider)."""
     from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine
     from frrn_seg_ros.replay.inputs import node_params
+    from frrn_seg_ros.replay.options import ReplayOptions
 
     out = tmp_path / "eval_onnx"
     argv = ["--bag", str(tiny_bag), "--checkpoint", str(tiny_onnx), "--device", "cpu", "--warmup", "0"]
@@ -184,8 +185,7 @@ def test_engine_mode_runs_an_onnx_export(tiny_bag, tiny_onnx, expected_samples, 
     onnx_engine = SegmentationEngine.from_onnx(tiny_onnx, EngineConfig(device="cpu", warmup_iters=0))
     onnx_preds = [onnx_engine.segment_rgb(rgb).labels for rgb in images]
     assert report["metrics"]["miou"] == pytest.approx(numpy_miou(onnx_preds, gts, 19)[0], abs=1e-9)
-    args = replay_eval.build_parser().parse_args([*argv, "--mode", "node", "--out", str(out)])
-    params = node_params(args)
+    params = node_params(ReplayOptions.from_argv([*argv, "--mode", "node", "--out", str(out)]))
     assert params["model.backend"] == "onnxruntime" and params["model.checkpoint"].endswith(".onnx")
 
 
