@@ -254,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     node = (
         {"skipped": "disabled (--no-node / --node-frames 0)"}
         if args.no_node or args.node_frames <= 0
-        else node_latency(args, str(device), args.out)
+        else node_latency(
+            args.models, args.sizes, args.node_frames, str(device), args.out, args.node_timeout_s
+        )
     )
     env["load_after"] = [round(v, 2) for v in os.getloadavg()]
     report = {"environment": env, "cases": cases, "node": node, "notes": sorted(notes)}

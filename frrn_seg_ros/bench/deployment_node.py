@@ -3,7 +3,6 @@ process, its JSON read back and trimmed to what the matrix shows."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import subprocess
@@ -14,8 +13,12 @@ from typing import Any
 LOG = logging.getLogger("frrn_seg_bench_all")
 
 
-def node_latency(args: argparse.Namespace, device: str, out_dir: Path) -> dict[str, Any]:
-    """Node end-to-end figures from ``bench_node`` (child process), or a note saying why not."""
+def node_latency(
+    models: str, sizes: str, frames: int, device: str, out_dir: Path, timeout_s: float
+) -> dict[str, Any]:
+    """Node end-to-end figures from ``frrn_seg_bench_node`` (child process), or a note saying why not.
+
+    ``models`` and ``sizes`` comma-separated as on its command line; ``frames`` per case."""
     try:
         import frrn_seg_ros.bench.node  # noqa: F401
     except ImportError as exc:
@@ -26,11 +29,11 @@ def node_latency(args: argparse.Namespace, device: str, out_dir: Path) -> dict[s
         "-m",
         "frrn_seg_ros.bench.node",
         "--models",
-        args.models,
+        models,
         "--sizes",
-        args.sizes,
+        sizes,
         "--frames",
-        str(args.node_frames),
+        str(frames),
         "--device",
         device,
         "--out",
@@ -39,7 +42,7 @@ def node_latency(args: argparse.Namespace, device: str, out_dir: Path) -> dict[s
         name,
     ]
     LOG.info("node benchmark: %s", " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.node_timeout_s, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     path = out_dir / f"{name}.json"
     if proc.returncode != 0 or not path.is_file():
         return {"skipped": f"bench_node failed (rc {proc.returncode}): {proc.stderr[-500:]}"}

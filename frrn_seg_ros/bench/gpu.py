@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     args.tests_budget_s = min(args.tests_budget_s, args.budget_s / 2)
-    report["tests"] = run_gpu_tests(REPO, GPU_TESTS, args, out)
+    report["tests"] = run_gpu_tests(REPO, GPU_TESTS, args.tests_budget_s, out, skip=args.no_tests)
     print(f"[gpu_check] tests: {report['tests'].get('summary') or report['tests']}", flush=True)
     save()
     try:

@@ -146,22 +146,24 @@ def summary_lines(report: dict[str, Any], out: Path) -> list[str]:
     return lines
 
 
-def run_gpu_tests(repo: Path, tests: tuple[str, ...], args: Any, out: Path) -> dict[str, Any]:
+def run_gpu_tests(
+    repo: Path, tests: tuple[str, ...], budget_s: float, out: Path, skip: bool = False
+) -> dict[str, Any]:
     """``pytest -m gpu`` on ``tests`` (paths under ``repo``) in a child process, at most
-    ``args.tests_budget_s``; the log goes to ``out/gpu_pytest.log``."""
+    ``budget_s``; the log goes to ``out/gpu_pytest.log``. ``skip``: do not run (``--no-tests``)."""
     found = [t for t in tests if (repo / t).is_file()]
-    if args.no_tests or not found:
-        return {"skipped": "--no-tests" if args.no_tests else f"{list(tests)} not found under {repo}"}
+    if skip or not found:
+        return {"skipped": "--no-tests" if skip else f"{list(tests)} not found under {repo}"}
     cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider", "-q", "-rs", "-s", *found]
     path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
     start = time.perf_counter()
     try:
         done = subprocess.run(cmd, cwd=repo, env={**os.environ, "PYTHONPATH": path}, capture_output=True,
-                              text=True, timeout=args.tests_budget_s)
+                              text=True, timeout=budget_s)
         rc, text = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as exc:
         partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        rc, text = "timeout", f"{partial}\n[pytest stopped after {args.tests_budget_s:.0f} s]"
+        rc, text = "timeout", f"{partial}\n[pytest stopped after {budget_s:.0f} s]"
     (out / "gpu_pytest.log").write_text(text)
     lines = [line for line in text.splitlines() if line.strip()]
     return {"command": " ".join(cmd[1:]), "returncode": rc, "seconds": round(time.perf_counter() - start, 1),

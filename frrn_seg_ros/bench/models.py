@@ -201,10 +201,19 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("--device cuda but CUDA is not available")
         return 2
     if args.stages:
-        from .stages import run_stages
+        from .stages import StageOptions, run_stages
 
         try:
-            return run_stages(args)
+            stage_options = StageOptions(
+                model=args.models.split(",")[0],
+                camera_hw=parse_hw(args.stage_frame),
+                network_hw=parse_hw(args.sizes.split(",")[0]),
+                encodings=tuple(args.stage_encodings.split(",")),
+                iters=args.iters,
+                device=args.device,
+                checkpoint=args.checkpoint,
+            )
+            return run_stages(stage_options)
         except ValueError as exc:
             LOG.error("%s", exc)
             return 2

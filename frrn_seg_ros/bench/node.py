@@ -31,7 +31,7 @@ from frrn_seg_ros.ros.env import MALLOC_ENV, configure_local_ros_env
 from .memory import rss_mb
 from .node_report import to_markdown
 from .node_session import Harness, frames_for, start_node
-from .soak import soak
+from .soak import SoakOptions, soak
 
 
 def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(case), flush=True)
             report["cases"].append(case)
     if args.soak:
-        report["soak"] = soak(args, f"/bench_soak_{os.getpid()}")
+        options = SoakOptions(
+            args.soak, args.soak_model, args.soak_size, args.soak_rate, args.soak_max_s, args.device
+        )
+        report["soak"] = soak(options, f"/bench_soak_{os.getpid()}")
         print(json.dumps(report["soak"]), flush=True)
     report["environment"]["loadavg_end"] = os.getloadavg()
     out = Path(args.out)

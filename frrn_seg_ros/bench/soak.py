@@ -12,6 +12,7 @@ works: the percentiles cover the last 1,000 outputs.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,12 +46,24 @@ def _finite_or_none(value: float) -> float | None:
     return (round(value, 3) or 0.0) if np.isfinite(value) else None  # JSON has no NaN; no -0.0
 
 
-def soak(args, ns: str) -> dict:
-    """Stream frames to a child node until it has processed ``args.soak`` of them."""
+@dataclass(frozen=True)
+class SoakOptions:
+    """``frrn_seg_bench_node --soak FRAMES``: the node must process ``frames`` (within ``max_s``)."""
+
+    frames: int
+    model: str = "csrnet_light"
+    size: str = "64x128"  # HEIGHTxWIDTH
+    rate_hz: float = 200.0
+    max_s: float = 3600.0
+    device: str = "cpu"
+
+
+def soak(opts: SoakOptions, ns: str) -> dict:
+    """Stream frames to a child node until it has processed ``opts.frames`` of them."""
     from frrn_seg_ros.ros.conversions import array_to_image
 
-    msgs = [array_to_image(a, "rgb8") for a in frames_for(parse_hw(args.soak_size), 8)]
-    node = start_node(ns, args.soak_model, args.device)
+    msgs = [array_to_image(a, "rgb8") for a in frames_for(parse_hw(opts.size), 8)]
+    node = start_node(ns, opts.model, opts.device)
     harness = Harness(ns)
     try:
         while harness.roundtrip(msgs[0], timeout=5.0) is None and node.alive():
@@ -59,12 +72,12 @@ def soak(args, ns: str) -> dict:
         while harness.count < WARMUP_FRAMES and node.alive():  # allocator caches settle
             harness.send(msgs[sent % len(msgs)])
             sent += 1
-            time.sleep(1.0 / args.soak_rate)
+            time.sleep(1.0 / opts.rate_hz)
         start_count, t0 = harness.count, time.monotonic()
         samples = [(0.0, 0, rss_mb(node.pid))]
         next_sample = t0 + SAMPLE_PERIOD_S
-        while harness.count - start_count < args.soak and node.alive():
-            if time.monotonic() - t0 > args.soak_max_s:
+        while harness.count - start_count < opts.frames and node.alive():
+            if time.monotonic() - t0 > opts.max_s:
                 break
             harness.send(msgs[sent % len(msgs)])
             sent += 1
@@ -72,15 +85,15 @@ def soak(args, ns: str) -> dict:
             if now >= next_sample:
                 samples.append((round(now - t0, 1), harness.count - start_count, rss_mb(node.pid)))
                 next_sample += SAMPLE_PERIOD_S
-            time.sleep(max(0.0, 1.0 / args.soak_rate - (time.monotonic() - now)))
+            time.sleep(max(0.0, 1.0 / opts.rate_hz - (time.monotonic() - now)))
         elapsed = time.monotonic() - t0
         processed = harness.count - start_count
         samples.append((round(elapsed, 1), processed, rss_mb(node.pid)))
         rss = [s[2] for s in samples]
         return {
-            "model": args.soak_model,
-            "size": args.soak_size,
-            "camera_rate_hz": args.soak_rate,
+            "model": opts.model,
+            "size": opts.size,
+            "camera_rate_hz": opts.rate_hz,
             "frames_processed": processed,
             "frames_sent": sent,
             "seconds": round(elapsed, 1),
@@ -94,7 +107,7 @@ def soak(args, ns: str) -> dict:
             "rss_growth_mb_per_1000_frames": _finite_or_none(rss_growth_per_1000(samples)),
             "rss_samples": [(t, n, round(r, 1)) for t, n, r in samples],
             "node_alive": node.alive(),
-            "reached_target": processed >= args.soak,
+            "reached_target": processed >= opts.frames,
         }
     finally:
         harness.close()

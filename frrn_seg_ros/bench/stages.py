@@ -15,9 +15,9 @@ machine, read the figures with it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,7 +31,6 @@ from frrn_seg_ros.core.engine import (
     check_frame,
 )
 from frrn_seg_ros.core.engine.timing import STAGES
-from frrn_seg_ros.core.sizes import parse_hw
 
 
 def synthetic_scene(height: int, width: int) -> np.ndarray:
@@ -84,13 +83,24 @@ def time_path(engine: SegmentationEngine, frame: Frame, outputs: OutputRequest, 
     return medians
 
 
-def run_stages(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class StageOptions:
+    """``frrn_seg_bench_models --stages``: model, camera frame and network ``(H, W)``, encodings."""
+
+    model: str
+    camera_hw: tuple[int, int]
+    network_hw: tuple[int, int]
+    encodings: tuple[str, ...]
+    iters: int
+    device: str
+    checkpoint: str | None = None
+
+
+def run_stages(opts: StageOptions) -> int:
     """Print the per-stage table (see the module docstring); returns the exit code."""
-    camera = parse_hw(args.stage_frame)
-    network = parse_hw(args.sizes.split(",")[0])
-    config = EngineConfig(device=args.device, input_size=network, warmup_iters=0)
-    name = args.models.split(",")[0]
-    engine = (SegmentationEngine.from_file(args.checkpoint, config) if args.checkpoint
+    camera, network, name = opts.camera_hw, opts.network_hw, opts.model
+    config = EngineConfig(device=opts.device, input_size=network, warmup_iters=0)
+    engine = (SegmentationEngine.from_file(opts.checkpoint, config) if opts.checkpoint
               else SegmentationEngine.from_architecture(name, config))
     paths = ("host", "torch") if engine.device.type == "cpu" else ("torch",)
     scene = synthetic_scene(*camera)
@@ -98,11 +108,11 @@ def run_stages(args: argparse.Namespace) -> int:
           f"{engine.device}, torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
           f"load average at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"{'encoding':<13} {'path':<6} {'convert':>8} {'preproc':>8} {'network':>8} {'postproc':>9} "
-          f"{'not-net':>8} {'total':>8}  (median ms of {args.iters})")
-    for encoding in args.stage_encodings.split(","):
+          f"{'not-net':>8} {'total':>8}  (median ms of {opts.iters})")
+    for encoding in opts.encodings:
         frame = Frame(pack(scene, encoding), encoding)
         for path in paths:
-            t = time_path(engine, frame, OutputRequest(color=True), path, args.iters)
+            t = time_path(engine, frame, OutputRequest(color=True), path, opts.iters)
             print(f"{encoding:<13} {path:<6} {t['convert']:8.1f} {t['preprocess']:8.1f} "
                   f"{t['inference']:8.1f} {t['postprocess']:9.1f} {t['not_network']:8.1f} {t['total']:8.1f}")
     print(f"load average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
