@@ -27,6 +27,7 @@ from frrn_seg_ros.core.machine import environment as environment_of
 from frrn_seg_ros.core.percentiles import summarize
 from frrn_seg_ros.core.sizes import parse_hw
 from frrn_seg_ros.ros.env import MALLOC_ENV, configure_local_ros_env
+from frrn_seg_ros.ros.stats import STAGES as NODE_STAGES
 
 from .memory import rss_mb
 from .node_report import to_markdown
@@ -64,17 +65,8 @@ def bench_case(model: str, size: tuple[int, int], args, ns: str) -> dict:
                 break
         time.sleep(1.2)  # one more diagnostics period
         case["end_to_end_ms"] = summarize(latencies, digits=2)
-        case["node_stages_ms"] = {
-            k: harness.diag.get(k)
-            for k in (
-                "decode_ms",
-                "convert_ms",
-                "preprocess_ms",
-                "inference_ms",
-                "postprocess_ms",
-                "publish_ms",
-            )
-        }
+        # the node's own per-stage means, as its diagnostics name them (<stage>_ms)
+        case["node_stages_ms"] = {f"{s}_ms": harness.diag.get(f"{s}_ms") for s in NODE_STAGES}
         case["node_rss_mb"] = round(rss_mb(node.pid), 1)
     finally:
         harness.close()
