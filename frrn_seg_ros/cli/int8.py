@@ -9,7 +9,7 @@ Each frame goes through the engine's own CPU preprocessing (conversion, resize t
 size, normalisation), so the activation ranges are those the node will feed. Quantization is
 ONNX Runtime's ``quantize_static``: QDQ format, int8 weights per output channel, uint8
 activations, MinMax calibration. The result keeps the checkpoint metadata, so the node and
-``replay_eval`` load it like any exported ``.onnx``.
+``frrn_seg_replay_eval`` load it like any exported ``.onnx``.
 """
 
 from __future__ import annotations

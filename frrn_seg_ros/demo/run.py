@@ -11,7 +11,7 @@ Four steps, each cached under ``--cache-dir`` (default ``$FRRN_SEG_CACHE`` or
    checkpoint (``training.export``);
 3. a rosbag2 (mcap) camera stream of the validation scenes with ground truth (``make_bag``);
 4. the real ``segment_node`` started as a child process, the bag replayed to it over DDS
-   (``replay_eval`` node mode, lockstep), with its published topics and a live diagnostics line;
+   (``frrn_seg_replay_eval`` node mode, lockstep), with its published topics and a live diagnostics line;
    then mIoU, latency percentiles and pictures in ``<cache>/report/``.
 
 DDS stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``); the demo picks its own
@@ -179,7 +179,7 @@ def replay(cfg: DemoConfig, checkpoint: Path, bag: Path, out: Path, progress: bo
 
 
 def _finish_report(report: dict[str, Any], out: Path, extra: dict[str, Any]) -> None:
-    """Add the demo's facts to report.json and report.md (written by replay_eval)."""
+    """Add the demo's facts to report.json and report.md (written by frrn_seg_replay_eval)."""
     report["demo"].update(extra)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
     md = [
@@ -231,7 +231,7 @@ def run(opts: DemoOptions) -> int:
     cfg, cache, progress = opts.config, opts.cache_dir, opts.progress
     cache.mkdir(parents=True, exist_ok=True)
     _local_ros_env()
-    # replay_eval scores read-only label arrays; harmless, but not something a demo user should see.
+    # the replay scores read-only label arrays; harmless, but not something a demo user should see.
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     started = time.perf_counter()
     h, w = cfg.size
