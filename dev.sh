@@ -25,7 +25,7 @@ setup() {
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt torch==2.13.0
   "$PY" -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt
   "$PY" -m pip install -q --disable-pip-version-check --no-deps -e .
-  "$PY" -m frrn_seg_ros.tools.ament_layout "$VENV" >/dev/null  # ros2 launch finds the pip install
+  "$PY" -m frrn_seg_ros.cli.ament_layout "$VENV" >/dev/null  # ros2 launch finds the pip install
   rm -f "$VENV"/.frrn-setup-*
   touch "$stamp"
 }
@@ -40,9 +40,9 @@ cmd=${1:-help}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   setup) setup ;;
-  demo) setup; exec "$PY" -m frrn_seg_ros.tools.demo "$@" ;;
+  demo) setup; exec "$PY" -m frrn_seg_ros.demo "$@" ;;
   test) setup; exec "$PY" -m pytest "$@" ;;
   lint) setup; exec "$VENV/bin/ruff" check . ;;
-  bench-models) setup; exec "$PY" -m frrn_seg_ros.tools.bench_models "$@" ;;
+  bench-models) setup; exec "$PY" -m frrn_seg_ros.bench.models "$@" ;;
   *) sed -n '2,8p' "$0"; exit 2 ;;
 esac

@@ -7,7 +7,7 @@
 #                                                  # benchmarks/results/gpu_check
 #   bash benchmarks/gpu_check.sh --cpu-dry-run     # tiny sizes on the CPU (the suite runs this)
 #
-# Extra arguments go to python -m frrn_seg_ros.tools.bench_gpu (--help lists them). Python: $PYTHON,
+# Extra arguments go to python -m frrn_seg_ros.bench.gpu (--help lists them). Python: $PYTHON,
 # else this checkout's .venv, else python3 (the device machine's, which holds torch). The package
 # need not be installed: the checkout goes on PYTHONPATH. A hard timeout (GPU_CHECK_TIMEOUT_S,
 # default 470 s) stops a hang; every case is written as soon as it is measured.
@@ -19,4 +19,4 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 OUT_DIR=${OUT:-benchmarks/results/gpu_check}
 exec timeout --signal=INT --kill-after=15 "${GPU_CHECK_TIMEOUT_S:-470}" \
-  "$PYTHON" -m frrn_seg_ros.tools.bench_gpu --out "$OUT_DIR" "$@"
+  "$PYTHON" -m frrn_seg_ros.bench.gpu --out "$OUT_DIR" "$@"

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import os
 
-PACKAGE = "frrn_seg_ros"
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "134217728", "MALLOC_TRIM_THRESHOLD_": "536870912"}
+# The DDS profile's file name and the glibc malloc settings live in one place, the package's
+# ros/env.py (which imports no ROS module, so this file still loads without launch installed).
+from frrn_seg_ros.ros.env import MALLOC_ENV, PACKAGE, PROFILE_NAME
+
 ARGUMENTS = {
     "model": ("", "architecture used when checkpoint is empty (random weights); '' = params file"),
     "checkpoint": ("", "checkpoint file (.safetensors / .pt / .onnx); '' = params file"),
@@ -71,7 +73,7 @@ def generate_launch_description():
     config = os.path.join(share, "config")
     files = {
         "params_file": os.path.join(config, "segment.yaml"),
-        "fastdds_profile": os.path.join(config, "fastdds_large_images.xml"),
+        "fastdds_profile": os.path.join(config, PROFILE_NAME),
     }
     actions = [
         DeclareLaunchArgument(name, default_value=files.get(name, default), description=desc)

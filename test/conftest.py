@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from frrn_seg_ros.ros.env import PROFILE_NAME  # imports no ROS module: rclpy is not loaded yet
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FASTDDS_PROFILE = REPO_ROOT / "config" / "fastdds_large_images.xml"
+FASTDDS_PROFILE = REPO_ROOT / "config" / PROFILE_NAME
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["ROS_DOMAIN_ID"] = os.environ.get("FRRN_SEG_TEST_DOMAIN_ID") or str(10 + os.getpid() % 80)

@@ -18,8 +18,6 @@ import hashlib
 import json
 import numbers
 import os
-import pickle
-import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from torch import nn
 
 from .labels import CITYSCAPES, LabelSet
 from .models.info import IMAGENET_MEAN, IMAGENET_STD, UNIT_MEAN, UNIT_STD
+from .safe_load import CheckpointError, torch_load_error, torch_load_weights_only
 
 FORMAT_NAME = "frrn_seg_ros"
 FORMAT_VERSION = 1
@@ -40,19 +39,6 @@ __all__ = [
     "default_meta", "file_sha256", "load_checkpoint", "load_model", "load_state_dict_checked",
     "save_checkpoint", "torch_load_error", "torch_load_weights_only",
 ]
-
-# torch's weights-only unpickler refusing a global or a call (vs. a parse failure on a broken file)
-_UNSAFE_PICKLE = re.compile(
-    r"Unsupported global|GLOBAL \S+ (?:was not an allowed global|whose module \S+ is blocked)"
-    r"|call reduce for unrecognized function|Can only (?:create new object|build)"
-)
-_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation",
-                      "(1", "(2")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, corrupt, unsafe, or does not fit the model it names."""
-
 
 @dataclass
 class CheckpointMeta:
@@ -224,33 +210,6 @@ def _check_tensors(state: dict[str, Any], prefix: str) -> None:
     if bad:
         kind = type(state[bad[0]]).__name__
         raise CheckpointError(f"{prefix}state_dict entry {bad[0]!r} is a {kind}, not a tensor")
-
-
-def torch_load_weights_only(path: Path, what: str = "checkpoint") -> Any:
-    """``torch.load(path, weights_only=True)`` on CPU; failures -> :class:`CheckpointError` naming ``path``.
-
-    A pickle that asks for a global or call outside torch's weights-only allowlist (it could run
-    code) is reported as refused; any other failure (cut, garbage or corrupt file) as corrupt.
-    """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except PermissionError as exc:
-        raise CheckpointError(f"cannot read {what} {path}: {exc}") from None
-    except Exception as exc:  # a broken file makes torch raise almost any type (even OSError EINVAL)
-        raise torch_load_error(path, exc, what) from None
-
-
-def torch_load_error(path: Path, exc: BaseException, what: str = "checkpoint") -> CheckpointError:
-    """Classify a ``torch.load(weights_only=True)`` failure on ``path``: unsafe pickle vs corrupt file."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    detail = " ".join(ln for ln in lines if not ln.startswith(_TORCH_BOILERPLATE))[:300]
-    if isinstance(exc, pickle.UnpicklingError) and _UNSAFE_PICKLE.search(str(exc)):
-        return CheckpointError(
-            f"refused to load {what} {path}: it holds objects other than tensors and plain data "
-            f"(a pickle that could run code). Only weights-only files are accepted. ({detail})"
-        )
-    detail = f"not a readable torch.save file; {type(exc).__name__}: {detail or repr(exc)}"
-    return CheckpointError(f"{what} {path} is truncated or corrupt ({detail})")
 
 
 def _read_torch(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

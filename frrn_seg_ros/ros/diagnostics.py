@@ -1,9 +1,15 @@
-"""DiagnosticArray builder: one status per camera and one for the model, levels from thresholds."""
+"""DiagnosticArray builder: one status per camera and one for the model, levels from thresholds.
+
+Status names are ``'<node>: camera <camera>'`` and ``'<node>: model'`` (``<node>`` the node's fully
+qualified name): :func:`camera_status_name` / :func:`model_status_name` write them and
+:func:`parse_status` reads a received status back, so listeners never match names by hand.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
@@ -20,6 +26,42 @@ class Thresholds:
     error_latency_ms: float = 1000.0
     warn_drop_ratio: float = 0.9
     stale_s: float = 5.0
+
+
+def camera_status_name(node_name: str, camera: str) -> str:
+    return f"{node_name}: camera {camera}"
+
+
+def model_status_name(node_name: str) -> str:
+    return f"{node_name}: model"
+
+
+@dataclass
+class ParsedStatus:
+    """A received DiagnosticStatus of this node: ``kind`` 'camera' (with ``camera``), 'model' or 'other'."""
+
+    node: str
+    kind: str
+    camera: str | None
+    level: int
+    message: str
+    values: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, str]:
+        """``{'level': '0', 'message': ..., **values}``: the form reports keep."""
+        return {"level": str(self.level), "message": self.message, **self.values}
+
+
+def parse_status(status: Any) -> ParsedStatus:
+    """Read a DiagnosticStatus (as :func:`camera_status` / :func:`model_status` named it)."""
+    node, _, rest = status.name.partition(": ")  # a ROS node name holds no ": "
+    if rest.startswith("camera "):
+        kind, camera = "camera", rest[len("camera ") :]
+    else:
+        kind, camera = ("model" if rest == "model" else "other"), None
+    level = status.level[0] if isinstance(status.level, (bytes, bytearray)) else int(status.level)
+    values = {kv.key: kv.value for kv in status.values}
+    return ParsedStatus(node, kind, camera, level, status.message, values)
 
 
 def camera_level(snap: CameraSnapshot, th: Thresholds) -> tuple[int, str]:
@@ -69,7 +111,7 @@ def camera_status(node_name: str, snap: CameraSnapshot, th: Thresholds) -> Diagn
     }
     return DiagnosticStatus(
         level=level,
-        name=f"{node_name}: camera {snap.camera}",
+        name=camera_status_name(node_name, snap.camera),
         message=message,
         hardware_id=snap.camera,
         values=[KeyValue(key=k, value=v) for k, v in values.items()],
@@ -88,7 +130,7 @@ def model_status(
         level, message = OK, "ok"
     return DiagnosticStatus(
         level=level,
-        name=f"{node_name}: model",
+        name=model_status_name(node_name),
         message=message,
         hardware_id=info.get("device", ""),
         values=[KeyValue(key=k, value=str(v)) for k, v in info.items()],

@@ -34,6 +34,7 @@ from . import shutdown
 from .conversions import array_to_image, compressed_to_frame, image_to_frame
 from .mailbox import FrameMailbox
 from .parameters import NodeParams
+from .stamps import stamp_ns
 from .stats import CameraStats
 from .torch_thread import TorchThread
 
@@ -55,10 +56,6 @@ def make_qos(reliability: str, depth: int, durability: str = "volatile") -> QoSP
         if durability == "transient_local"
         else DurabilityPolicy.VOLATILE,
     )
-
-
-def stamp_ns(header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 class SegmentationPipeline:

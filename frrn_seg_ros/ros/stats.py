@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from frrn_seg_ros.core.percentiles import percentiles
+
 STAGES = ("decode", "convert", "preprocess", "inference", "postprocess", "publish")
 MAX_SAMPLES = 4096
 
@@ -41,14 +43,6 @@ class TimedWindow:
             return 0.0
         span = max(now - self._items[0][0], 1e-6)
         return (len(self._items) - 1) / span if span < self.window_s else len(self._items) / self.window_s
-
-
-def percentiles(values: np.ndarray) -> dict[str, float]:
-    """p50/p95/p99/max of ``values`` (NaN when empty)."""
-    if values.size == 0:
-        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(values.max())}
 
 
 @dataclass

@@ -176,7 +176,7 @@ def test_import_weights_gives_a_node_checkpoint_with_their_logits(tmp_path, best
 
 
 def test_command_line_writes_the_checkpoint_or_one_line_and_exit_2(tmp_path, best_pth, capsys) -> None:
-    from frrn_seg_ros.tools.import_weights import main as import_main
+    from frrn_seg_ros.cli.import_weights import main as import_main
 
     out = tmp_path / "csrnet_heavy.safetensors"
     argv = ["--format", "csrnet-authors", "--input", str(best_pth), "--output", str(out)]

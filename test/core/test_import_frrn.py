@@ -15,11 +15,11 @@ import pytest
 import torch
 from frrn_lasagne_reference import authors_forward, authors_shapes, random_arrays
 
+from frrn_seg_ros.cli.import_weights import main as import_main
 from frrn_seg_ros.core.checkpoint import load_checkpoint, load_model
 from frrn_seg_ros.core.engine import EngineConfig, Frame, OutputRequest, SegmentationEngine
 from frrn_seg_ros.core.importers.frrn_lasagne import lasagne_order
 from frrn_seg_ros.core.models import build_model
-from frrn_seg_ros.tools.import_weights import main as import_main
 
 SIZES = {"frrn_a": (64, 128), "frrn_b": (64, 128)}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import threading
 import time
@@ -13,10 +12,12 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+
+from frrn_seg_ros.ros.participant import RosParticipant  # noqa: E402
+from frrn_seg_ros.ros.stamps import stamp_ns  # noqa: E402
 
 _COUNTER = itertools.count()
 SIZE = (64, 96)  # (H, W): small so the CPU model stays fast
@@ -35,28 +36,15 @@ def make_engine():
     return eng
 
 
-class Ros:
-    """A context + executor spinning in a background thread; nodes added are destroyed at close."""
+class Ros(RosParticipant):
+    """The project's in-process participant (own context, two executor threads) with test helpers;
+    nodes made or added are destroyed at close."""
 
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
-        self.nodes: list = []
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        with contextlib.suppress(Exception):  # the context may shut down while spinning
-            self.executor.spin()
-
-    def add(self, node):
-        self.nodes.append(node)
-        self.executor.add_node(node)
-        return node
+        super().__init__(threads=2)
 
     def node(self, name: str = "tester"):
-        return self.add(rclpy.create_node(unique(name), context=self.context))
+        return self.create_node(unique(name))
 
     def segmentation_node(self, engine=None, namespace: str | None = None, lifecycle: bool = False, **params):
         from frrn_seg_ros.ros.lifecycle import SegmentationLifecycleNode
@@ -75,13 +63,6 @@ class Ros:
             parameter_overrides=overrides,
         )
         return self.add(node)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=5.0)
-        for node in self.nodes:
-            node.destroy_node()
-        self.context.try_shutdown()
-        self._thread.join(timeout=10.0)
 
 
 class Collector:
@@ -120,7 +101,7 @@ def stamped(msg, frame_id: str, sec: int, nanosec: int = 0):
 
 
 def same_stamp(a, b) -> bool:
-    return a.header.stamp.sec == b.header.stamp.sec and a.header.stamp.nanosec == b.header.stamp.nanosec
+    return stamp_ns(a.header) == stamp_ns(b.header)
 
 
 def publish_until(pub, msg, collector: Collector, timeout: float = 15.0, period: float = 0.25) -> list:

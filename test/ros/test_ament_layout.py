@@ -1,4 +1,4 @@
-"""tools/ament_layout: a pip install made findable by launch_ros (issue 11, item 10)."""
+"""cli/ament_layout: a pip install made findable by launch_ros (issue 11, item 10)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from frrn_seg_ros.tools.ament_layout import EXECUTABLES, install_layout, main
+from frrn_seg_ros.cli.ament_layout import EXECUTABLES, install_layout, main
 
 pytest.importorskip("ament_index_python")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 
@@ -13,10 +12,17 @@ from rosutil import Collector, image_array, input_qos, publish_until, stamped, w
 from sensor_msgs.msg import Image
 
 from frrn_seg_ros.ros.conversions import array_to_image
-from frrn_seg_ros.ros.diagnostics import Thresholds, camera_level
+from frrn_seg_ros.ros.diagnostics import (
+    Thresholds,
+    camera_level,
+    camera_status,
+    camera_status_name,
+    model_status,
+    parse_status,
+)
 from frrn_seg_ros.ros.mailbox import FrameMailbox
 from frrn_seg_ros.ros.parameters import NodeParams, ParameterError, with_changes
-from frrn_seg_ros.ros.stats import CameraStats, percentiles
+from frrn_seg_ros.ros.stats import CameraStats
 
 pytestmark = pytest.mark.ros
 
@@ -100,12 +106,18 @@ def test_levels_follow_thresholds():
     assert camera_level(_snap(received=0, processed=0), th)[0] == DiagnosticStatus.WARN
 
 
-def test_percentiles():
-    import numpy as np
-
-    p = percentiles(np.arange(1, 101, dtype=float))
-    assert p["p50"] == pytest.approx(50.5) and p["max"] == 100.0 and 95 <= p["p95"] <= 96
-    assert math.isnan(percentiles(np.array([]))["p50"])
+def test_status_names_read_back_as_the_node_wrote_them():
+    th = Thresholds()
+    camera = parse_status(camera_status("/ns/segmentation", _snap(latency=10.0), th))
+    assert camera_status_name("/ns/segmentation", "c") == "/ns/segmentation: camera c"
+    assert (camera.node, camera.kind, camera.camera) == ("/ns/segmentation", "camera", "c")
+    assert camera.level == 0 and camera.values["frames_processed"] == "10"  # level: an int, not bytes
+    assert camera.as_dict()["level"] == "0" and camera.as_dict()["message"] == "ok"
+    model = parse_status(model_status("/ns/segmentation", {"device": "cpu"}, True, True))
+    assert (model.node, model.kind, model.camera) == ("/ns/segmentation", "model", None)
+    assert model.level == 1 and model.values == {"device": "cpu"}
+    other = parse_status(DiagnosticStatus(name="/other_node: something else", level=DiagnosticStatus.ERROR))
+    assert (other.node, other.kind, other.camera, other.level) == ("/other_node", "other", None, 2)
 
 
 def test_mailbox_keeps_newest_and_counts_overwrites():

@@ -7,6 +7,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rosutil import Collector, wait_for
 
 from frrn_seg_ros.ros.base import engine_config
+from frrn_seg_ros.ros.diagnostics import model_status_name
 from frrn_seg_ros.ros.parameters import SPEC, NodeParams, ParameterError, with_changes
 
 pytestmark = pytest.mark.ros
@@ -31,7 +32,7 @@ def test_node_reports_the_inference_path_and_why(ros) -> None:
     assert seg.engine.config.cuda_graphs is True
     tester = ros.node()
     diags = Collector(tester, DiagnosticArray, "/diagnostics")
-    name = f"{seg.get_fully_qualified_name()}: model"
+    name = model_status_name(seg.get_fully_qualified_name())
 
     def model_values():
         statuses = [s for array in diags.find(lambda _: True) for s in array.status if s.name == name]

@@ -10,8 +10,8 @@ from node_process import NodeProcess, assert_clean_exit, node_command, signal
 from rosutil import Collector, input_qos, publish_until, stamped, unique
 from sensor_msgs.msg import Image
 
+from frrn_seg_ros.cli.import_weights import main as import_main
 from frrn_seg_ros.ros.conversions import array_to_image, image_to_array
-from frrn_seg_ros.tools.import_weights import main as import_main
 
 pytestmark = pytest.mark.ros
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from frrn_seg_ros.ros import env
 from frrn_seg_ros.ros.parameters import SPEC, NodeParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,8 +61,11 @@ def test_launch_file_loads_without_launch_and_declares_its_arguments():
     assert all("launch" not in ast.unparse(n) for n in top_imports)
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     assert {"segment_node", "segment_lifecycle_node", "FASTDDS_DEFAULT_PROFILES_FILE"} <= strings
-    for name in ("segment.yaml", "segment.rviz", "fastdds_large_images.xml"):
+    for name in ("segment.yaml", "segment.rviz"):
         assert name in strings and (ROOT / "config" / name).is_file()
+    # the profile's name and the malloc settings come from ros/env.py, not a copy of them
+    assert (module.PROFILE_NAME, module.MALLOC_ENV) == (env.PROFILE_NAME, env.MALLOC_ENV)
+    assert (ROOT / "config" / env.PROFILE_NAME).is_file() and env.PROFILE_NAME not in strings
 
 
 def test_launch_description_with_launch_ros():
@@ -85,7 +89,7 @@ def test_rviz_config_shows_camera_color_and_overlay():
 
 def test_fastdds_profile_shape():
     ns = {"d": "http://www.eprosima.com"}
-    root = ET.parse(ROOT / "config" / "fastdds_large_images.xml").getroot()
+    root = ET.parse(ROOT / "config" / env.PROFILE_NAME).getroot()
     shm = [
         t for t in root.iterfind(".//d:transport_descriptor", ns) if t.findtext("d:type", None, ns) == "SHM"
     ]
@@ -167,7 +171,7 @@ def test_rviz_panels_follow_the_cameras_and_the_remapped_input():
 def _plan_args(**given: str):
     defaults = {
         "params_file": str(ROOT / "config" / "segment.yaml"),
-        "fastdds_profile": str(ROOT / "config" / "fastdds_large_images.xml"),
+        "fastdds_profile": str(ROOT / "config" / env.PROFILE_NAME),
         "use_sim_time": "false",
         "rviz": "false",
         "lifecycle": "false",
@@ -189,6 +193,7 @@ def test_launch_plan_order_env_before_node_before_rviz():
     config_path = Path(plan[0][1]["path"])
     assert plan[3][1]["arguments"] == ["-d", str(config_path)] and config_path.is_file()
     assert plan[2][1]["executable"] == "segment_node"
+    assert plan[2][1]["additional_env"] == env.MALLOC_ENV  # the node process only
     assert plan[2][1]["parameters"][1]["publish.overlay"] is True
     module.remove_file(str(config_path))  # what the OnShutdown handler does
     assert not config_path.exists()

@@ -18,6 +18,7 @@ from rosutil import Collector, image_array, input_qos, publish_until, stamped, u
 from sensor_msgs.msg import Image
 
 from frrn_seg_ros.ros.conversions import array_to_image
+from frrn_seg_ros.ros.diagnostics import model_status_name
 
 pytestmark = pytest.mark.ros
 CYCLES = 3
@@ -51,7 +52,7 @@ class Lifecycle:
 def _architecture(diagnostics: Collector, node_name: str) -> str | None:
     for msg in reversed(diagnostics.msgs):
         for status in msg.status:
-            if status.name == f"{node_name}: model":
+            if status.name == model_status_name(node_name):
                 return {kv.key: kv.value for kv in status.values}["architecture"]
     return None
 

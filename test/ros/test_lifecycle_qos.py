@@ -11,6 +11,7 @@ from rosutil import Collector, image_array, publish_until, stamped, wait_for
 from sensor_msgs.msg import Image
 
 from frrn_seg_ros.ros.conversions import array_to_image
+from frrn_seg_ros.ros.stamps import stamp_ns
 
 pytestmark = pytest.mark.ros
 
@@ -97,7 +98,7 @@ def test_latency_stays_bounded_when_camera_outpaces_model(ros, engine):
 
     def on_labels(msg):
         now = tester.get_clock().now().nanoseconds
-        ages.append((now - (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)) / 1e9)
+        ages.append((now - stamp_ns(msg.header)) / 1e9)
 
     tester.create_subscription(Image, f"{ns}/camera/segmentation/labels", on_labels, 10)
     template = array_to_image(image_array("rgb8"), "rgb8")

@@ -18,6 +18,7 @@ from rosutil import Collector, image_array, input_qos, publish_until, stamped, u
 from sensor_msgs.msg import Image
 
 from frrn_seg_ros.ros.conversions import array_to_image
+from frrn_seg_ros.ros.diagnostics import model_status_name
 
 pytestmark = pytest.mark.ros
 EXIT_BOUND_S = 2.0  # issue 11: "exits within 2 s"
@@ -27,7 +28,7 @@ def _model_values(collector: Collector, node_name: str) -> dict[str, str]:
     """The newest model status values of ``node_name`` on /diagnostics."""
     for msg in reversed(collector.msgs):
         for status in msg.status:
-            if status.name == f"{node_name}: model":
+            if status.name == model_status_name(node_name):
                 return {kv.key: kv.value for kv in status.values}
     return {}
 

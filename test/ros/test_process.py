@@ -3,60 +3,33 @@
 from __future__ import annotations
 
 import itertools
-import signal
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from node_process import NodeProcess, node_command
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosutil import Collector, image_array, input_qos, publish_until, stamped, unique, wait_for
 from sensor_msgs.msg import Image
 
 from frrn_seg_ros.ros.conversions import array_to_image, image_to_array
+from frrn_seg_ros.ros.diagnostics import camera_status_name
 from frrn_seg_ros.ros.env import child_env
 
 pytestmark = pytest.mark.ros
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(ns: str, *params: str, lifecycle: bool = False) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "frrn_seg_ros.ros.main",
-        *(["--lifecycle"] if lifecycle else []),
-        "--ros-args",
-        "-r",
-        f"__ns:={ns}",
-        "--params-file",
-        str(ROOT / "config" / "segment.yaml"),
-        "-p",
-        "model.architecture:=csrnet_light",
-        "-p",
-        "device:=cpu",
-        "-p",
-        "model.warmup_iters:=0",
-    ]
-    for p in params:
-        cmd += ["-p", p]
-    return subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _start(ns: str, *params: str, lifecycle: bool = False) -> NodeProcess:
+    return NodeProcess(node_command(ns, *params, lifecycle=lifecycle))
 
 
-def _stop(proc: subprocess.Popen, sig=signal.SIGINT, timeout: float = 20.0) -> tuple[int, str]:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        return -999, out
-    return proc.returncode, out
+def _stop(node: NodeProcess, timeout: float = 20.0) -> tuple[int, str]:
+    """SIGINT, then the exit code (-999: had to be killed) and everything the node printed."""
+    return node.stop(timeout), node.output
 
 
 def test_child_node_serves_two_cameras_and_exits_cleanly_on_sigint(ros):
@@ -91,9 +64,8 @@ def test_child_node_serves_two_cameras_and_exits_cleanly_on_sigint(ros):
     ],
 )
 def test_child_node_refuses_bad_configuration_with_one_clear_error(param, needle):
-    proc = _start("/" + unique("bad"), param)
-    out, _ = proc.communicate(timeout=60.0)
-    code = proc.returncode
+    node = _start("/" + unique("bad"), param)
+    code, out = node.wait_exit(60.0), node.output
     assert code != 0
     errors = [line for line in out.splitlines() if "error:" in line]
     assert len(errors) == 1 and needle in errors[0], out[-3000:]
@@ -226,7 +198,7 @@ def test_latency_stays_bounded_when_the_camera_outpaces_the_model(ros):
             sent += 1
             time.sleep(frame_period)
         wait_for(lambda: answers and answers[-1][0] == sent - 1, timeout=10.0)  # the last one (if not lost)
-        name = f"{ns}/segmentation: camera camera"
+        name = camera_status_name(f"{ns}/segmentation", "camera")
 
         def counts_after_last_answer():  # the node's own counters, once they include every answer
             for array in reversed(diags.find(lambda a: any(s.name == name for s in a.status))):

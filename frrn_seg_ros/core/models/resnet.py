@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import torch_load_weights_only
+from ..safe_load import torch_load_weights_only
 
 LOG = logging.getLogger(__name__)
 
