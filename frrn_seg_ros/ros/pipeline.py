@@ -33,7 +33,7 @@ from frrn_seg_ros.core.engine.preprocess import plan_geometry
 from . import shutdown
 from .conversions import array_to_image, compressed_to_frame, image_to_frame
 from .mailbox import FrameMailbox
-from .parameters import NodeParams
+from .parameter_schema import NodeParams
 from .stats import CameraStats
 from .torch_thread import TorchThread
 
