@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from frrn_seg_ros.core.models import architecture_info
 
     from .datasets import build_dataset
-    from .pipelines import PipelineConfig, SegmentationPipeline
+    from .sample_pipeline import PipelineConfig, SamplePipeline
 
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True)
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.downsample is None:
         args.downsample, source = default_downsample(meta.architecture, meta.provenance)
         log.info("input downsample %d (from %s; override with --downsample)", args.downsample, source)
-    pipeline = SegmentationPipeline(
+    pipeline = SamplePipeline(
         PipelineConfig(kind="frrn", downsample=args.downsample, mean=info.mean, std=info.std)
     )
     dataset = build_dataset(args.dataset, args.data_root, args.split, pipeline, train=False)

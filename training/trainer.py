@@ -28,7 +28,7 @@ from .distributed import (
     ShardSampler,
     broadcast_buffers,
     init_distributed,
-    resolve_device,
+    local_rank_device,
 )
 from .evaluate import autocast_context, evaluate
 from .logger import RunLogger
@@ -67,7 +67,7 @@ class Trainer:
             else "cpu"
         )
         self.dist: DistInfo = init_distributed(probe)
-        self.device = resolve_device(device, self.dist)
+        self.device = local_rank_device(device, self.dist)
         if self.dist.is_main:
             remove_stale_partials(self.output_dir)
         t, d = cfg["train"], cfg["data"]

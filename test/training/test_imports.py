@@ -18,7 +18,7 @@ MODULES = [
     "losses",
     "metrics",
     "optim",
-    "pipelines",
+    "sample_pipeline",
     "state",
     "synthetic",
     "trainer",
