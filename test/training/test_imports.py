@@ -21,6 +21,7 @@ MODULES = [
     "sample_pipeline",
     "state",
     "synthetic",
+    "train_data",
     "trainer",
     "transforms",
 ]
