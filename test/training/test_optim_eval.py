@@ -69,3 +69,38 @@ def test_write_predictions_refused_for_camvid(dataset, capsys):
         eval_main(argv)
     assert exc.value.code == 2
     assert f"cannot be used with --dataset {dataset}" in capsys.readouterr().err
+
+
+def test_evaluate_scales_inputs_with_the_checkpoint_mean_and_std(synth_root, tmp_path, capsys):
+    """A checkpoint whose mean/std differ from its architecture's default is scored as it was
+    trained: with its own scaling (the command once used the architecture's)."""
+    import dataclasses
+    import json
+
+    from frrn_seg_ros.core.checkpoint import default_meta, save_checkpoint
+    from frrn_seg_ros.core.models import architecture_info, build_model
+    from training.datasets import build_dataset
+    from training.evaluate import evaluate
+    from training.sample_pipeline import PipelineConfig, SamplePipeline
+
+    torch.manual_seed(0)
+    model = build_model("csrnet_light", num_classes=19).eval()
+    info = architecture_info("csrnet_light")
+    meta = dataclasses.replace(default_meta("csrnet_light"), mean=(0.9, 0.1, 0.5), std=(0.05, 0.5, 0.02))
+    assert meta.mean != info.mean and meta.std != info.std
+    path = save_checkpoint(tmp_path / "scaled.pt", model.state_dict(), meta)
+
+    def score(mean, std) -> dict:
+        pipeline = SamplePipeline(PipelineConfig(kind="frrn", downsample=1, mean=mean, std=std))
+        dataset = build_dataset("synthetic", synth_root, "val", pipeline, train=False)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=1)
+        result = evaluate(model, loader, 19, torch.device("cpu"), info.size_divisor, meta.class_names)
+        return {"miou": result["miou"], "pixel_acc": result["pixel_acc"]}
+
+    own, default = score(meta.mean, meta.std), score(info.mean, info.std)
+    assert own != default  # the scaling changes the predictions, so the test can tell them apart
+    argv = ["--checkpoint", str(path), "--dataset", "synthetic", "--data-root", str(synth_root)]
+    assert eval_main([*argv, "--split", "val", "--downsample", "1"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["miou"] == pytest.approx(own["miou"], abs=1e-9)
+    assert printed["pixel_acc"] == pytest.approx(own["pixel_acc"], abs=1e-9)
