@@ -177,12 +177,13 @@ class NodeParams:
                 BY_ATTR[given].name, f"set model.{missing} too (both or neither; 0 = native resolution)"
             )
         from frrn_seg_ros.core.engine import is_onnx_file  # torch: imported only when validating
+        from frrn_seg_ros.core.engine.config import DEVICE_PATTERN
 
         if self.backend == "onnxruntime" and not is_onnx_file(self.checkpoint):
             raise ParameterError(
                 "model.backend", "onnxruntime needs model.checkpoint to be an exported .onnx file"
             )
-        if not (self.device in ("auto", "cpu", "cuda") or _is_cuda_index(self.device)):
+        if not DEVICE_PATTERN.match(self.device):
             raise ParameterError("device", f"{self.device!r} is not auto, cpu, cuda or cuda:N")
         if self.error_latency_ms < self.warn_latency_ms:
             raise ParameterError("diagnostics.error_latency_ms", "must be >= diagnostics.warn_latency_ms")
@@ -226,10 +227,6 @@ _NAME_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def _valid_name(name: str) -> bool:
     """A relative ROS name: ``/``-separated tokens of ASCII letters, digits, ``_`` (no digit first)."""
     return bool(name) and all(_NAME_TOKEN.match(token) for token in name.split("/"))
-
-
-def _is_cuda_index(device: str) -> bool:
-    return device.startswith("cuda:") and device[5:].isdigit()
 
 
 def is_read_only(name: str) -> bool:
