@@ -71,16 +71,19 @@ def test_write_predictions_refused_for_camvid(dataset, capsys):
     assert f"cannot be used with --dataset {dataset}" in capsys.readouterr().err
 
 
-def test_evaluate_scales_inputs_with_the_checkpoint_mean_and_std(synth_root, tmp_path, capsys):
+def test_evaluate_scales_inputs_with_the_checkpoint_mean_and_std(synth_root, tmp_path):
     """A checkpoint whose mean/std differ from its architecture's default is scored as it was
-    trained: with its own scaling (the command once used the architecture's)."""
+    trained: with its own scaling (the command once used the architecture's). The prediction
+    PNGs the command writes are compared with those of either scaling."""
     import dataclasses
-    import json
+
+    import numpy as np
+    from PIL import Image
 
     from frrn_seg_ros.core.checkpoint import default_meta, save_checkpoint
     from frrn_seg_ros.core.models import architecture_info, build_model
     from training.datasets import build_dataset
-    from training.evaluate import evaluate
+    from training.evaluate import write_predictions
     from training.sample_pipeline import PipelineConfig, SamplePipeline
 
     torch.manual_seed(0)
@@ -90,17 +93,22 @@ def test_evaluate_scales_inputs_with_the_checkpoint_mean_and_std(synth_root, tmp
     assert meta.mean != info.mean and meta.std != info.std
     path = save_checkpoint(tmp_path / "scaled.pt", model.state_dict(), meta)
 
-    def score(mean, std) -> dict:
+    def predictions(folder) -> list[np.ndarray]:
+        return [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
+
+    def predict(mean, std, folder) -> list[np.ndarray]:
         pipeline = SamplePipeline(PipelineConfig(kind="frrn", downsample=1, mean=mean, std=std))
         dataset = build_dataset("synthetic", synth_root, "val", pipeline, train=False)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=1)
-        result = evaluate(model, loader, 19, torch.device("cpu"), info.size_divisor, meta.class_names)
-        return {"miou": result["miou"], "pixel_acc": result["pixel_acc"]}
+        write_predictions(model, dataset, folder, torch.device("cpu"), info.size_divisor)
+        return predictions(folder)
 
-    own, default = score(meta.mean, meta.std), score(info.mean, info.std)
-    assert own != default  # the scaling changes the predictions, so the test can tell them apart
+    own = predict(meta.mean, meta.std, tmp_path / "own")
+    default = predict(info.mean, info.std, tmp_path / "default")
+    assert any((a != b).any() for a, b in zip(own, default, strict=True))  # the test can tell them apart
     argv = ["--checkpoint", str(path), "--dataset", "synthetic", "--data-root", str(synth_root)]
-    assert eval_main([*argv, "--split", "val", "--downsample", "1"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed["miou"] == pytest.approx(own["miou"], abs=1e-9)
-    assert printed["pixel_acc"] == pytest.approx(own["pixel_acc"], abs=1e-9)
+    argv += ["--split", "val", "--downsample", "1", "--write-predictions", str(tmp_path / "cli")]
+    assert eval_main(argv) == 0
+    written = predictions(tmp_path / "cli")
+    assert len(written) == len(own) == 2
+    for ours, expected in zip(written, own, strict=True):
+        np.testing.assert_array_equal(ours, expected)
