@@ -11,7 +11,7 @@ from frrn_seg_ros.core.models import architecture_info, build_model
 from frrn_seg_ros.core.models.blocks import SPFM
 
 from .losses import build_loss
-from .pipelines import PipelineConfig, SegmentationPipeline
+from .sample_pipeline import PipelineConfig, SamplePipeline
 
 #: ``model.pretrained_backbone`` value for "train the backbone from scratch on purpose".
 SCRATCH = "scratch"
@@ -83,9 +83,9 @@ def scratch_backbone_warning(cfg: dict[str, Any]) -> str | None:
     )
 
 
-def make_pipeline(cfg: dict[str, Any]) -> SegmentationPipeline:
+def make_pipeline(cfg: dict[str, Any]) -> SamplePipeline:
     d, info = cfg["data"], architecture_info(cfg["model"]["name"])
-    return SegmentationPipeline(
+    return SamplePipeline(
         PipelineConfig(
             kind=d["kind"],
             downsample=int(d["downsample"]),

@@ -51,9 +51,11 @@ def init_distributed(device: torch.device) -> DistInfo:
     return info
 
 
-def resolve_device(name: str | None, dist_info: DistInfo | None = None) -> torch.device:
-    """``auto``/None -> ``cuda:<local_rank>`` when CUDA exists, else CPU; ``cuda`` under torchrun
-    also picks the local rank's GPU."""
+def local_rank_device(name: str | None, dist_info: DistInfo | None = None) -> torch.device:
+    """The training device of this rank: ``auto``/None -> ``cuda:<local_rank>`` when CUDA exists,
+    else CPU; ``cuda`` under torchrun also picks the local rank's GPU, which becomes the process's
+    current CUDA device (unlike the node's :func:`frrn_seg_ros.core.engine.resolve_device`, which
+    only checks that the device exists)."""
     local = dist_info.local_rank if dist_info else int(os.environ.get("LOCAL_RANK", "0"))
     if name in (None, "auto"):
         name = "cuda" if torch.cuda.is_available() else "cpu"

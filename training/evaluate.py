@@ -9,7 +9,7 @@ Sec. 5; CSRNet evaluates single scale at full resolution).
 
 Without ``--downsample`` the input subsampling the model was trained at is used: the value the
 export stored (``provenance.input_downsample``), else the architecture's paper setting
-(FRRN A 4, FRRN B 2, CSRNet 1).
+(FRRN A 4, FRRN B 2, CSRNet 1). Inputs are scaled with the checkpoint's own mean/std.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from frrn_seg_ros.core.models import architecture_info
 
     from .datasets import build_dataset
-    from .pipelines import PipelineConfig, SegmentationPipeline
+    from .sample_pipeline import PipelineConfig, SamplePipeline
 
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True)
@@ -192,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.downsample is None:
         args.downsample, source = default_downsample(meta.architecture, meta.provenance)
         log.info("input downsample %d (from %s; override with --downsample)", args.downsample, source)
-    pipeline = SegmentationPipeline(
-        PipelineConfig(kind="frrn", downsample=args.downsample, mean=info.mean, std=info.std)
+    # the checkpoint's own input scaling (its metadata is the one schema), not the architecture's default
+    pipeline = SamplePipeline(
+        PipelineConfig(kind="frrn", downsample=args.downsample, mean=meta.mean, std=meta.std)
     )
     dataset = build_dataset(args.dataset, args.data_root, args.split, pipeline, train=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1)

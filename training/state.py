@@ -21,12 +21,13 @@ import logging
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from frrn_seg_ros.core.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -142,21 +143,14 @@ def check_resume_compatible(
 def save_training_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` (see module doc) atomically to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": TRAIN_FORMAT, "version": TRAIN_FORMAT_VERSION, **state}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
 #: ``.<name>.pt.<8 random chars>.tmp``: the partial file :func:`save_training_state` writes (via
-#: ``tempfile.mkstemp``) before renaming it over ``<name>.pt``.
+#: :func:`~frrn_seg_ros.core.files.atomic_write`) before renaming it over ``<name>.pt``.
 PARTIAL_CHECKPOINT = re.compile(r"^\.(?P<name>.+\.pt)\.[a-z0-9_]{8}\.tmp$")
 
 

@@ -1,8 +1,8 @@
 """The training loop: one recipe dict in, checkpoints and logs out.
 
 Iteration = one optimizer step over ``train.accumulate`` micro-batches of ``train.batch_size``
-images (per process). The data order is a function of (seed, epoch) and augmentation of
-(seed, epoch, index), so ``latest.pt`` resumes exactly: same weights as an uninterrupted run.
+images (per process). The batches come from :class:`~.train_data.TrainingData` in an order that
+can restart anywhere, so ``latest.pt`` resumes exactly: same weights as an uninterrupted run.
 Under torchrun the model is wrapped in DDP; only rank 0 logs and writes checkpoints.
 """
 
@@ -16,24 +16,15 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from frrn_seg_ros.core.models import architecture_info
 
-from .builders import make_loss, make_model, make_pipeline, scratch_backbone_warning
+from .builders import make_loss, make_model, scratch_backbone_warning
 from .config import recipe_name
-from .datasets import build_dataset
-from .distributed import (
-    DistInfo,
-    ShardSampler,
-    broadcast_buffers,
-    init_distributed,
-    resolve_device,
-)
+from .distributed import DistInfo, broadcast_buffers, init_distributed, local_rank_device
 from .evaluate import autocast_context, evaluate
 from .logger import RunLogger
 from .optim import build_optimizer, build_scheduler
-from .sampling import make_train_sampler
 from .state import (
     capture_rng,
     check_resume_compatible,
@@ -45,6 +36,7 @@ from .state import (
     save_training_state,
     seed_everything,
 )
+from .train_data import TrainingData
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +59,12 @@ class Trainer:
             else "cpu"
         )
         self.dist: DistInfo = init_distributed(probe)
-        self.device = resolve_device(device, self.dist)
+        self.device = local_rank_device(device, self.dist)
         if self.dist.is_main:
             remove_stale_partials(self.output_dir)
-        t, d = cfg["train"], cfg["data"]
+        t = cfg["train"]
         self.amp, self.accumulate = str(t["amp"]), max(1, int(t["accumulate"]))
-        self.iterations, self.batch_size = int(t["iterations"]), int(t["batch_size"])
+        self.iterations = int(t["iterations"])
         seed_everything(int(t["seed"]))
         if t.get("deterministic"):
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -94,39 +86,7 @@ class Trainer:
             if self.dist.enabled
             else model
         )
-        pipeline = make_pipeline(cfg)
-        self.train_set = build_dataset(
-            d["dataset"],
-            d["root"],
-            d["train_split"],
-            pipeline,
-            train=True,
-            seed=int(t["seed"]),
-            limit=d["limit_train"],
-        )
-        self.val_set = build_dataset(
-            d["dataset"], d["root"], d["val_split"], pipeline, train=False, limit=d["limit_val"]
-        )
-        self.label_set = self.train_set.label_set
-        self.sampler = make_train_sampler(
-            str(d["sampling"]),
-            self.train_set,
-            self.dist.world_size,
-            self.dist.rank,
-            int(t["seed"]),
-            self.output_dir if self.dist.is_main else None,
-        )
-        if self.batch_size < 2 and cfg["model"]["name"].startswith("csrnet"):
-            raise ValueError(
-                "train.batch_size must be >= 2 per process for CSRNet (its SRM attention "
-                "batch-normalises globally pooled features)"
-            )
-        self.batches_per_epoch = self.sampler.num_samples // self.batch_size
-        if self.batches_per_epoch < 1:
-            raise ValueError(
-                f"train.batch_size={self.batch_size} exceeds the {self.sampler.num_samples} "
-                "training images per process"
-            )
+        self.data = TrainingData(cfg, self.dist, self.output_dir, pin_memory=self.device.type == "cuda")
         self.loss_fn = make_loss(cfg)
         self.optimizer = build_optimizer(self.ddp, cfg["optim"])
         self.scheduler = build_scheduler(
@@ -134,7 +94,7 @@ class Trainer:
             cfg["schedule"],
             float(cfg["optim"]["lr"]),
             self.iterations,
-            iterations_per_epoch=self.batches_per_epoch // self.accumulate,
+            iterations_per_epoch=self.data.batches_per_epoch // self.accumulate,
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16" and self.device.type == "cuda")
         self.iteration, self.best_miou, self.last_metrics = 0, -1.0, {}
@@ -144,28 +104,9 @@ class Trainer:
         self.logger = RunLogger(self.output_dir, enabled=self.dist.is_main)
 
     # ---------------------------------------------------------------- data
-    def _loader(self, epoch: int, start_batch: int) -> DataLoader:
-        self.train_set.set_epoch(epoch)
-        self.sampler.set_epoch(epoch)
-        self.sampler.set_start(start_batch * self.batch_size)
-        workers = int(self.cfg["data"]["workers"])
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            sampler=self.sampler,
-            drop_last=True,
-            num_workers=workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-        )
-
-    def _batches(self):
+    def batches(self):
         """Endless stream of training batches starting where ``self.iteration`` left off."""
-        consumed = self.iteration * self.accumulate
-        epoch, start = divmod(consumed, self.batches_per_epoch)
-        while True:
-            yield from self._loader(epoch, start)
-            epoch, start = epoch + 1, 0
+        return self.data.batches(self.iteration * self.accumulate)
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -241,24 +182,19 @@ class Trainer:
         Every rank first takes rank 0's BatchNorm statistics, so all score the same model."""
         if self.dist.enabled:
             broadcast_buffers(self.model)
-        loader = DataLoader(
-            self.val_set,
-            batch_size=int(self.cfg["train"]["val_batch_size"]),
-            num_workers=0,
-            sampler=ShardSampler(self.val_set, self.dist.world_size, self.dist.rank),
-        )
+        loader = self.data.val_loader(int(self.cfg["train"]["val_batch_size"]))
         result = evaluate(
             self.model,
             loader,
-            self.label_set.num_classes,
+            self.data.label_set.num_classes,
             self.device,
             self.info.size_divisor,
-            self.label_set.names,
+            self.data.label_set.names,
             self.amp,
             self.cfg["eval"]["trimap_radii"],
             keep_samples=int(self.cfg["train"]["log_images"]) if self.dist.is_main else 0,
         )
-        self.logger.evaluation(result, self.iteration, self.label_set, self.info.mean, self.info.std)
+        self.logger.evaluation(result, self.iteration, self.data.label_set, self.info.mean, self.info.std)
         result.pop("samples", None)
         return result
 
@@ -267,7 +203,7 @@ class Trainer:
         t = self.cfg["train"]
         end = self.iterations if max_iters is None else min(self.iterations, self.iteration + int(max_iters))
         log_every, val_every, ckpt_every = int(t["log_every"]), int(t["val_every"]), int(t["ckpt_every"])
-        batches = self._batches()
+        batches = self.batches()
         bar = None
         if self.show_progress:
             from tqdm import tqdm

@@ -18,7 +18,6 @@ import hashlib
 import json
 import numbers
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .files import atomic_write
 from .labels import CITYSCAPES, LabelSet
 from .models.info import IMAGENET_MEAN, IMAGENET_STD, UNIT_MEAN, UNIT_STD
 from .safe_load import CheckpointError, torch_load_error, torch_load_weights_only
@@ -157,15 +157,13 @@ def default_meta(
 def save_checkpoint(
     path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: CheckpointMeta
 ) -> Path:
-    """Write weights + metadata atomically to ``path`` (``.safetensors`` or torch format)."""
+    """Write weights + metadata atomically to ``path`` (``.safetensors`` or torch format; see
+    :func:`~frrn_seg_ros.core.files.atomic_write`)."""
     path = Path(path)
     meta_dict = meta.to_dict()
     _check_tensors(state_dict, "")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         if path.suffix == ".safetensors":
             from safetensors.torch import save_file
 
@@ -174,10 +172,6 @@ def save_checkpoint(
             payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "meta": meta_dict,
                        "state_dict": tensors}
             torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -12,16 +12,16 @@ and why (the node publishes it in its diagnostics).
 
 Cache: ``$FRRN_SEG_ORT_CACHE`` or ``~/.cache/frrn_seg_ros/onnx``; one file per checkpoint
 SHA-256, input size, opset and ONNX Runtime version, so a new checkpoint, size or runtime never
-reuses a stale file. Each export is written, self-contained (weights inside the file), into a
-temporary folder in the cache folder and renamed into place after the parity check (atomic on
-POSIX): a killed export never leaves a half-written model under the final name.
+reuses a stale file. Each export is made in a temporary folder in the cache folder and written,
+self-contained (weights inside the file), to a temporary file there that is renamed into place
+after the parity check (:func:`~frrn_seg_ros.core.files.atomic_write`): a killed export never
+leaves a half-written model under the final name.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from torch import nn
 
 from .checkpoint import CheckpointMeta
 from .export import DEFAULT_OPSET, export_onnx, save_self_contained, verify_export
+from .files import atomic_write
 
 LOG = logging.getLogger(__name__)
 ORT_CACHE_ENV = "FRRN_SEG_ORT_CACHE"
@@ -68,21 +69,17 @@ def cached_export(
         LOG.info("ONNX Runtime: using the cached export %s", final)
         return OnnxSegmentationModel(final, threads=threads, device="cpu").eval()
     folder.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{final.stem}.", suffix=".tmp", dir=folder))
-    try:
-        exported_path = work / "model.onnx"
+    scratch = tempfile.TemporaryDirectory(prefix=f".{final.stem}.", suffix=".tmp", dir=folder)
+    with scratch as work, atomic_write(final) as single:  # renamed into place only if parity holds
+        exported_path = Path(work) / "model.onnx"
         export_onnx(model, meta, exported_path, input_size=size, opset=opset)
-        single = work / "single.onnx"
         save_self_contained(exported_path, single)
         exported = OnnxSegmentationModel(single, threads=threads, device="cpu").eval()
         probe = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
         parity = verify_export(model, exported, [probe])
         if not parity.ok:
             raise RuntimeError(f"parity check failed: {parity}")
-        os.replace(single, final)
-        LOG.info("ONNX Runtime: exported %s at %dx%d to %s (%s)", meta.architecture, *size, final, parity)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    LOG.info("ONNX Runtime: exported %s at %dx%d to %s (%s)", meta.architecture, *size, final, parity)
     return OnnxSegmentationModel(final, threads=threads, device="cpu").eval()
 
 

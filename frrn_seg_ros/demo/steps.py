@@ -1,25 +1,24 @@
 """The demo's cached steps: synthetic scenes, a small trained model, a camera-stream bag.
 
-Each step builds into ``<cache>/<kind>-<key>.partial-<pid>`` and renames it to
-``<cache>/<kind>-<key>`` when complete, so an interrupted run never leaves a half-made entry and
-a second run finds and reuses the finished one. ``key`` hashes everything the result depends on
-(sizes, counts, seed, the recipe and overrides, the source of the synthetic renderer), so a
-changed setting or recipe makes a new entry instead of reusing a stale one.
+Each step builds into a hidden ``<cache>/.<kind>-<key>.<random>.tmp`` folder and renames it to
+``<cache>/<kind>-<key>`` when complete (:func:`~frrn_seg_ros.core.files.atomic_folder`), so an
+interrupted run never leaves a half-made entry and a second run finds and reuses the finished
+one. ``key`` hashes everything the result depends on (sizes, counts, seed, the recipe and
+overrides, the source of the synthetic renderer), so a changed setting or recipe makes a new
+entry instead of reusing a stale one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from frrn_seg_ros.core.files import atomic_folder
 
 DEMO_VERSION = 1
 DEFAULT_RECIPE = "csrnet_light_cityscapes"
@@ -94,21 +93,6 @@ def model_key(cfg: DemoConfig) -> str:
     )
 
 
-@contextlib.contextmanager
-def _building(final: Path) -> Iterator[Path]:
-    """Yield a scratch folder that becomes ``final`` only if the block completes."""
-    tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def ensure_data(cfg: DemoConfig, cache: Path) -> StepResult:
     """Synthetic train/val scenes in the Cityscapes layout (:func:`training.synthetic.write_dataset`)."""
     from training.synthetic import write_dataset
@@ -118,7 +102,7 @@ def ensure_data(cfg: DemoConfig, cache: Path) -> StepResult:
     if (final / "leftImg8bit").is_dir():
         return StepResult(final, True, info)
     t0 = time.perf_counter()
-    with _building(final) as tmp:
+    with atomic_folder(final) as tmp:
         write_dataset(tmp, train=cfg.train_scenes, val=cfg.frames, size=cfg.size, seed=cfg.seed)
     return StepResult(final, False, {**info, "seconds": time.perf_counter() - t0})
 
@@ -158,7 +142,7 @@ def ensure_model(
         logging.getLogger(name).setLevel(logging.WARNING)
     train_cfg = training_config(cfg, data_root)
     t0 = time.perf_counter()
-    with _building(final) as tmp:
+    with atomic_folder(final) as tmp:
         trainer = Trainer(train_cfg, tmp / "run", device="cpu", show_progress=progress)
         metrics = trainer.fit()
         seconds = time.perf_counter() - t0
@@ -188,6 +172,6 @@ def ensure_bag(cfg: DemoConfig, cache: Path, data_root: Path) -> StepResult:
     bag = final / "stream"
     if (bag / "metadata.yaml").is_file():
         return StepResult(bag, True, {"frames": cfg.frames})
-    with _building(final) as tmp:
+    with atomic_folder(final) as tmp:
         counts = write_bag(cityscapes_samples(data_root, "val"), BagSpec(out=tmp / "stream", rate_hz=10.0))
     return StepResult(bag, False, {"frames": counts["images"], "labels": counts["labels"]})

@@ -11,52 +11,42 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from std_srvs.srv import SetBool
 
-from frrn_seg_ros.core.engine import EngineConfig, SegmentationEngine, resolve_device, resolve_precision
+from frrn_seg_ros.core.engine import (
+    ConfigError,
+    EngineConfig,
+    SegmentationEngine,
+    resolve_device,
+    resolve_precision,
+)
 
 from . import diagnostics as diag
 from .command_line import rcl_error_line
 from .label_info import classes_payload, publish_class_metadata
-from .parameters import SPEC, NodeParams, ParameterError, is_read_only, unknown_parameters, with_changes
+from .parameter_schema import (
+    SPEC,
+    NodeParams,
+    ParameterError,
+    engine_settings,
+    is_read_only,
+    parameter_of_engine_field,
+    with_changes,
+)
+from .parameters import unknown_parameters
 from .pipeline import SegmentationPipeline
 from .torch_thread import TorchThread
 
 
 def engine_config(params: NodeParams) -> EngineConfig:
-    """The engine settings of ``params``, validated against this machine (a CUDA device that is
-    not there, fp16 on a CPU): errors name the ROS parameter."""
-    size = (params.input_height, params.input_width) if params.input_height else None
-    config = EngineConfig(
-        device=params.device,
-        precision=params.precision,
-        channels_last=params.channels_last,
-        compile=params.compile,
-        cuda_graphs=params.cuda_graphs,
-        input_size=size,
-        resize_mode=params.resize_mode,
-        warmup_iters=params.warmup_iters,
-        overlay_alpha=params.overlay_alpha,
-        max_pixels=params.max_image_pixels,
-        threads=params.threads,
-    )
+    """The engine settings of ``params`` (see the schema's ``engine`` fields), validated against
+    this machine (a CUDA device that is not there, fp16 on a CPU): errors name the ROS parameter."""
+    config = EngineConfig(**engine_settings(params))
     try:
         config.validate()
         resolve_precision(config.precision, resolve_device(config.device))
-    except (ValueError, RuntimeError) as exc:  # RuntimeError: torch.device('cuda:<huge>')
-        names = {
-            "device": "device",
-            "precision": "precision",
-            "input_size": "model.input_height",
-            "resize_mode": "model.resize_mode",
-            "warmup_iters": "model.warmup_iters",
-            "overlay_alpha": "publish.overlay_alpha",
-            "max_pixels": "max_image_pixels",
-            "channels_last": "model.channels_last",
-            "compile": "model.compile",
-            "cuda_graphs": "model.cuda_graphs",
-            "threads": "model.threads",
-        }
-        field = next((ros for attr, ros in names.items() if f".{attr}=" in str(exc)), "device")
-        raise ParameterError(field, str(exc)) from None
+    except ConfigError as exc:
+        raise ParameterError(parameter_of_engine_field(exc.field), str(exc)) from None
+    except RuntimeError as exc:  # from torch while looking for the device
+        raise ParameterError("device", str(exc)) from None
     return config
 
 

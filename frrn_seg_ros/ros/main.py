@@ -49,7 +49,7 @@ def _run(lifecycle: bool, args: list[str] | None) -> int:
 
     from frrn_seg_ros.core.checkpoint import CheckpointError
 
-    from .parameters import ParameterError
+    from .parameter_schema import ParameterError
 
     if lifecycle:
         from .lifecycle import SegmentationLifecycleNode as node_cls

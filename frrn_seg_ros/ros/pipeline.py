@@ -5,7 +5,8 @@ the worker loop takes them, on the node's :class:`TorchThread` (where the engine
 decodes, runs the one engine for all cameras (one batch per shape when ``batch_cameras``), and
 publishes labels (always) plus color/overlay/confidence (when enabled and, with
 ``publish.only_when_subscribed``, subscribed). Every output copies the input header. Bad
-frames are counted and logged (throttled); the next good frame is served.
+frames are counted and logged (throttled); the next good frame is served. Decoding and the
+checks on each frame are :mod:`.frame_checks`.
 
 Warm-up (``model.warmup_iters`` passes on a black frame) runs on the same thread after the
 topics exist: at ``model.input_height x model.input_width`` right away, or at the first frame's
@@ -15,8 +16,6 @@ size when the network runs at native resolution. ``warmup`` reports its state fo
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import threading
 import time
 from collections import defaultdict
@@ -27,13 +26,13 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from frrn_seg_ros.core.encodings import FrameError
-from frrn_seg_ros.core.engine import Frame, OutputRequest, check_frame
-from frrn_seg_ros.core.engine.preprocess import plan_geometry
+from frrn_seg_ros.core.engine import Frame, OutputRequest
 
 from . import shutdown
-from .conversions import array_to_image, compressed_to_frame, image_to_frame
+from .conversions import array_to_image
+from .frame_checks import FrameWatch, decode_frame
 from .mailbox import FrameMailbox
-from .parameters import NodeParams
+from .parameter_schema import NodeParams
 from .stamps import stamp_ns
 from .stats import CameraStats
 from .torch_thread import TorchThread
@@ -70,7 +69,7 @@ class SegmentationPipeline:
         self._stop = threading.Event()
         self._pub_lock = threading.Lock()
         self._pubs: dict[tuple[str, str], object] = {}
-        self._last_shape: dict[str, tuple[int, ...]] = {}
+        self._watch = FrameWatch(self.log)
         in_qos = make_qos(params.input_reliability, params.input_depth)
         self._subs = []
         for cam in params.cameras:
@@ -167,14 +166,14 @@ class SegmentationPipeline:
                 continue
             t0 = time.perf_counter()
             try:
-                frame = self._decode(msg)
+                frame = decode_frame(msg, self.engine, p.max_image_pixels)
             except FrameError as exc:
                 self._bad(cam, str(exc))
                 continue
             except Exception as exc:  # a decoder bug must not cost the other cameras their frames
                 self._bad(cam, f"{type(exc).__name__}: {exc}")
                 continue
-            self._note_frame(cam, frame)
+            self._watch.note(cam, frame, self.stats[cam], p.log_throttle_s)
             ready.append((cam, msg, frame, (time.perf_counter() - t0) * 1e3))
         groups: dict[object, list] = defaultdict(list)
         for entry in ready:
@@ -185,55 +184,6 @@ class SegmentationPipeline:
             self._warm_up(height, width)
         for group in groups.values():
             self._segment_and_publish(group)
-
-    def _decode(self, msg) -> Frame:
-        """Message -> validated, C-contiguous :class:`Frame` (``FrameError`` names the problem).
-
-        Validated here, per camera, so one bad frame never spoils a batch; the engine's own check
-        of the contiguous array then costs no copy.
-        """
-        max_pixels = self.params.max_image_pixels
-        if isinstance(msg, CompressedImage):
-            frame = compressed_to_frame(msg, max_pixels)
-        else:
-            frame = image_to_frame(msg, max_pixels)
-        data = check_frame(frame, max_pixels)
-        config = self.engine.config
-        geometry = plan_geometry(
-            data.shape[:2], config.input_size, config.resize_mode, self.engine.size_divisor
-        )
-        (pad_h, pad_w), (h, w) = geometry.padded, data.shape[:2]
-        if pad_h * pad_w > max_pixels:
-            raise FrameError(
-                f"{w}x{h} frame is padded to {pad_w}x{pad_h} for the network ({pad_h * pad_w} pixels), "
-                f"more than max_image_pixels={max_pixels}"
-            )
-        return Frame(data=data, encoding=frame.encoding)
-
-    def _note_frame(self, cam: str, frame: Frame) -> None:
-        """Count (and log, throttled) a resolution change or a uniform (all-black/white) frame."""
-        shape = frame.data.shape
-        previous = self._last_shape.get(cam)
-        self._last_shape[cam] = shape
-        changed = previous is not None and previous != shape
-        uniform = _is_uniform(frame.data)
-        if not (changed or uniform):
-            return
-        self.stats[cam].on_frame_checked(changed, uniform)
-        throttle = self.params.log_throttle_s
-        if changed and shape[0] * shape[1] < previous[0] * previous[1]:
-            release_free_memory()  # a one-off large frame must not keep its buffers
-        if changed:
-            self.log.info(
-                f"camera '{cam}': resolution changed {previous[1]}x{previous[0]} -> {shape[1]}x{shape[0]}",
-                throttle_duration_sec=throttle,
-            )
-        if uniform:
-            self.log.warning(
-                f"camera '{cam}': every pixel has the same value {frame.data.flat[0]} (lens cap? "
-                "exposure?); segmenting it anyway",
-                throttle_duration_sec=throttle,
-            )
 
     def _segment_and_publish(self, group: list) -> None:
         wanted = {cam: [kind for kind in OUTPUT_KINDS if self._wanted(cam, kind)] for cam, *_ in group}
@@ -290,17 +240,3 @@ class SegmentationPipeline:
             self._pubs.clear()
         self._subs.clear()
 
-
-def release_free_memory() -> None:
-    """Give freed heap memory back to the system (glibc ``malloc_trim``; a no-op elsewhere)."""
-    name = ctypes.util.find_library("c")
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name).malloc_trim(0)
-
-
-def _is_uniform(data: np.ndarray) -> bool:
-    """True when every value of ``data`` is equal; a sparse sample rules most frames out cheaply."""
-    sample = data[::7, ::7]
-    if sample.min() != sample.max():
-        return False
-    return bool(data.min() == data.max())

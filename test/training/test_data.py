@@ -9,7 +9,7 @@ from PIL import Image
 
 from frrn_seg_ros.core.labels import CITYSCAPES_LABEL_TO_TRAIN
 from training.datasets import DatasetError, build_dataset, camvid_pairs, cityscapes_pairs
-from training.pipelines import PipelineConfig, SegmentationPipeline
+from training.sample_pipeline import PipelineConfig, SamplePipeline
 from training.synthetic import SYNTH_LABEL_IDS, write_dataset
 from training.synthetic import main as synth_main
 
@@ -103,8 +103,8 @@ def test_camvid_segnet_and_color_layouts(tmp_path, camvid_writer):
 
 def test_frrn_pipeline_train_and_eval_shapes(synth_root):
     cfg = PipelineConfig(kind="frrn", downsample=2, translate=4, gamma=0.05)
-    train = build_dataset("synthetic", synth_root, "train", SegmentationPipeline(cfg), train=True, seed=1)
-    val = build_dataset("synthetic", synth_root, "val", SegmentationPipeline(cfg), train=False)
+    train = build_dataset("synthetic", synth_root, "train", SamplePipeline(cfg), train=True, seed=1)
+    val = build_dataset("synthetic", synth_root, "val", SamplePipeline(cfg), train=False)
     img, lab = train[0]
     assert img.shape == (3, 32, 64) and lab.shape == (32, 64) and lab.dtype == torch.int64
     assert img.min() >= 0.0 and img.max() <= 1.0
@@ -120,7 +120,7 @@ def test_frrn_pipeline_train_and_eval_shapes(synth_root):
 def test_csrnet_pipeline_crop_and_normalisation(synth_root):
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     cfg = PipelineConfig(kind="csrnet", hflip=True, scales=[0.75, 1.5], crop=[48, 80], mean=mean, std=std)
-    ds = build_dataset("synthetic", synth_root, "train", SegmentationPipeline(cfg), train=True)
+    ds = build_dataset("synthetic", synth_root, "train", SamplePipeline(cfg), train=True)
     for i in range(3):
         img, lab = ds[i]
         assert img.shape == (3, 48, 80) and lab.shape == (48, 80)

@@ -118,8 +118,8 @@ def test_ddp_gradients_match_single_process(tmp_path, synth_root):
     best = load_training_state(tmp_path / "rank0" / "best.pt")
     single = Trainer(best["config"], tmp_path / "single", device="cpu", show_progress=False)
     single.model.load_state_dict(best["model"])
-    assert len(single.val_set) == 5
-    loader = torch.utils.data.DataLoader(single.val_set, batch_size=1)
+    assert len(single.data.val_set) == 5
+    loader = torch.utils.data.DataLoader(single.data.val_set, batch_size=1)
     result = evaluate(single.model, loader, 19, torch.device("cpu"), single.info.size_divisor)
     assert best["metrics"]["miou"] == result["miou"]
 

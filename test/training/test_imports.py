@@ -18,9 +18,10 @@ MODULES = [
     "losses",
     "metrics",
     "optim",
-    "pipelines",
+    "sample_pipeline",
     "state",
     "synthetic",
+    "train_data",
     "trainer",
     "transforms",
 ]

@@ -60,8 +60,8 @@ def numpy_miou(pred: np.ndarray, label: np.ndarray, ignore: int = 255) -> float:
 def reference_val_miou(trainer: Trainer) -> float:
     """mIoU of ``trainer.model`` on its (one-image) validation set, computed independently of
     the confusion-matrix code."""
-    assert len(trainer.val_set) == 1
-    image, label = trainer.val_set[0]
+    assert len(trainer.data.val_set) == 1
+    image, label = trainer.data.val_set[0]
     model = trainer.model.eval()
     pred = predict_logits(model, image[None], tuple(label.shape), trainer.info.size_divisor).argmax(1)
     return numpy_miou(pred[0].numpy(), label.numpy())
@@ -114,18 +114,18 @@ def _overfit_trainer(
 
 def _train_set_miou(trainer: Trainer) -> float:
     """mIoU on the very images it trains on, un-augmented."""
-    trainer.train_set.train = False
+    trainer.data.train_set.train = False
     try:
-        loader = DataLoader(trainer.train_set, batch_size=2)
-        result = evaluate(trainer.model, loader, 19, torch.device("cpu"), 32, trainer.label_set.names)
+        loader = DataLoader(trainer.data.train_set, batch_size=2)
+        result = evaluate(trainer.model, loader, 19, torch.device("cpu"), 32, trainer.data.label_set.names)
     finally:
-        trainer.train_set.train = True
+        trainer.data.train_set.train = True
     return result["miou"]
 
 
 def test_loop_learns_loss_halves(synth_root, tmp_path):
     trainer = _overfit_trainer(synth_root, tmp_path, 8)
-    batches = trainer._batches()
+    batches = trainer.batches()
     losses = [trainer.train_step(batches) for _ in range(8)]
     assert losses[-1] < 0.5 * losses[0], losses
 

@@ -69,3 +69,46 @@ def test_write_predictions_refused_for_camvid(dataset, capsys):
         eval_main(argv)
     assert exc.value.code == 2
     assert f"cannot be used with --dataset {dataset}" in capsys.readouterr().err
+
+
+def test_evaluate_scales_inputs_with_the_checkpoint_mean_and_std(synth_root, tmp_path):
+    """A checkpoint whose mean/std differ from its architecture's default is scored as it was
+    trained: with its own scaling (the command once used the architecture's). The prediction
+    PNGs the command writes are compared with those of either scaling."""
+    import dataclasses
+
+    import numpy as np
+    from PIL import Image
+
+    from frrn_seg_ros.core.checkpoint import default_meta, save_checkpoint
+    from frrn_seg_ros.core.models import architecture_info, build_model
+    from training.datasets import build_dataset
+    from training.evaluate import write_predictions
+    from training.sample_pipeline import PipelineConfig, SamplePipeline
+
+    torch.manual_seed(0)
+    model = build_model("csrnet_light", num_classes=19).eval()
+    info = architecture_info("csrnet_light")
+    meta = dataclasses.replace(default_meta("csrnet_light"), mean=(0.9, 0.1, 0.5), std=(0.05, 0.5, 0.02))
+    assert meta.mean != info.mean and meta.std != info.std
+    path = save_checkpoint(tmp_path / "scaled.pt", model.state_dict(), meta)
+
+    def predictions(folder) -> list[np.ndarray]:
+        return [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
+
+    def predict(mean, std, folder) -> list[np.ndarray]:
+        pipeline = SamplePipeline(PipelineConfig(kind="frrn", downsample=1, mean=mean, std=std))
+        dataset = build_dataset("synthetic", synth_root, "val", pipeline, train=False)
+        write_predictions(model, dataset, folder, torch.device("cpu"), info.size_divisor)
+        return predictions(folder)
+
+    own = predict(meta.mean, meta.std, tmp_path / "own")
+    default = predict(info.mean, info.std, tmp_path / "default")
+    assert any((a != b).any() for a, b in zip(own, default, strict=True))  # the test can tell them apart
+    argv = ["--checkpoint", str(path), "--dataset", "synthetic", "--data-root", str(synth_root)]
+    argv += ["--split", "val", "--downsample", "1", "--write-predictions", str(tmp_path / "cli")]
+    assert eval_main(argv) == 0
+    written = predictions(tmp_path / "cli")
+    assert len(written) == len(own) == 2
+    for ours, expected in zip(written, own, strict=True):
+        np.testing.assert_array_equal(ours, expected)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from training import transforms as T
 from training.builders import make_model
 from training.config import load_recipe
 from training.optim import build_optimizer, build_scheduler, epoch_cosine_lr
-from training.state import remove_stale_partials, save_training_state
+from training.state import PARTIAL_CHECKPOINT, remove_stale_partials, save_training_state
 
 # ------------------------------------------------------------------------------ augmentation
 
@@ -195,6 +197,25 @@ def test_stale_partial_checkpoints_removed_at_start_with_a_log_line(tmp_path, ca
     assert all(p.exists() for p in keep) and (run / "sub" / ".latest.pt.abcdefgh.tmp").exists()
     assert caplog.text.count("partial checkpoint of a killed run") == 2
     assert remove_stale_partials(tmp_path / "absent") == []
+
+
+def test_the_partial_of_a_save_killed_mid_write_is_recognised(tmp_path, repo_root):
+    """save_training_state killed inside torch.save (the pickler reaches an object whose
+    __reduce__ exits the process) leaves the atomic write's temporary file; PARTIAL_CHECKPOINT
+    matches that name and remove_stale_partials deletes it."""
+    code = (
+        "import os, sys, torch\nfrom training.state import save_training_state\n"
+        "class Kill:\n    def __reduce__(self):\n        os._exit(9)\n"
+        "save_training_state(sys.argv[1], {'model': {'w': torch.zeros(1000)}, 'z': Kill()})\n"
+    )
+    run = tmp_path / "run"
+    argv = [sys.executable, "-c", code, str(run / "latest.pt")]
+    proc = subprocess.run(argv, cwd=repo_root, capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    left = [p.name for p in run.iterdir()]
+    assert len(left) == 1 and left[0] != "latest.pt"
+    assert PARTIAL_CHECKPOINT.match(left[0])["name"] == "latest.pt"
+    assert [p.name for p in remove_stale_partials(run)] == left and not any(run.iterdir())
 
 
 def test_next_start_of_a_killed_run_removes_its_partials(synth_root, tmp_path, caplog):

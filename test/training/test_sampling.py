@@ -84,11 +84,11 @@ def test_trainer_uses_and_caches_class_balanced_weights(synth_root, tmp_path):
     ]
     cfg = load_recipe("frrn_a_cityscapes", ["protocol=released", *overrides])
     trainer = Trainer(cfg, tmp_path, device="cpu", show_progress=False)
-    assert isinstance(trainer.sampler, WeightedResumableSampler)
+    assert isinstance(trainer.data.sampler, WeightedResumableSampler)
     cache = tmp_path / WEIGHTS_FILE
     saved = json.loads(cache.read_text())  # the authors' encoding: file name -> weight
-    assert sorted(saved) == sorted(trainer.train_set.name(i) for i in range(len(trainer.train_set)))
+    assert sorted(saved) == sorted(trainer.data.train_set.name(i) for i in range(len(trainer.data.train_set)))
     assert all(name.endswith("_leftImg8bit.png") for name in saved)
     assert np.mean(list(saved.values())) == pytest.approx(1.0)
     paper = load_recipe("frrn_a_cityscapes", ["protocol=paper", *overrides])
-    assert not isinstance(Trainer(paper, tmp_path / "p", device="cpu").sampler, WeightedResumableSampler)
+    assert not isinstance(Trainer(paper, tmp_path / "p", device="cpu").data.sampler, WeightedResumableSampler)

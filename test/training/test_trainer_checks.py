@@ -60,7 +60,7 @@ def test_accumulate_two_equals_double_batch(synth_root, tmp_path):
         cfg = load_recipe("frrn_a_cityscapes", _frrn_overrides(synth_root, batch, accumulate))
         trainer = Trainer(cfg, tmp_path / f"b{batch}", device="cpu", show_progress=False)
         _freeze_batchnorm(trainer)
-        losses.append(trainer.train_step(trainer._batches()))
+        losses.append(trainer.train_step(trainer.batches()))
         grads.append({n: p.grad.clone() for n, p in trainer.model.named_parameters()})
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
     assert sum(float(g.abs().sum()) for g in grads[0].values()) > 0
@@ -124,7 +124,7 @@ def test_camvid_recipe_end_to_end(tmp_path, camvid_writer, caplog):
     with caplog.at_level(logging.WARNING, logger="training"):
         trainer = Trainer(cfg, tmp_path / "run", device="cpu", show_progress=False)
     assert "FROM SCRATCH" in caplog.text and "model.pretrained_backbone=" in caplog.text
-    assert len(trainer.train_set) == 3 and len(trainer.val_set) == 1
+    assert len(trainer.data.train_set) == 3 and len(trainer.data.val_set) == 1
     logged: dict[str, float] = {}
     trainer.logger.scalars = lambda values, step: logged.update(values)  # type: ignore[method-assign]
     metrics = trainer.fit()

@@ -6,7 +6,7 @@ under fp16/bf16 autocast), and only the uint8 results come back.
 """
 
 from ..encodings import FrameError
-from .config import EngineConfig, Frame, OutputRequest, SegmentationResult
+from .config import ConfigError, EngineConfig, Frame, OutputRequest, SegmentationResult
 from .convert import check_frame, to_rgb
 from .device import resolve_device, resolve_precision
 from .engine import SegmentationEngine, is_onnx_file
@@ -14,6 +14,7 @@ from .preprocess import Geometry, plan_geometry
 from .timing import StageTimer
 
 __all__ = [
+    "ConfigError",
     "EngineConfig",
     "Frame",
     "FrameError",

@@ -47,37 +47,51 @@ class EngineConfig:
     threads: int = 0
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad field and the values it accepts."""
+        """Raise :class:`ConfigError` naming the first bad field and the values it accepts."""
         if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
-            raise ValueError(f"EngineConfig.device={self.device!r}: expected auto, cpu, cuda or cuda:N")
+            raise _bad("device", self.device, "expected auto, cpu, cuda or cuda:N")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"EngineConfig.precision={self.precision!r}: expected one of {PRECISIONS}")
+            raise _bad("precision", self.precision, f"expected one of {PRECISIONS}")
         for name in ("channels_last", "compile", "cuda_graphs"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"EngineConfig.{name}={getattr(self, name)!r}: expected a bool")
+                raise _bad(name, getattr(self, name), "expected a bool")
         if self.input_size is not None:
             size = self.input_size
             if (
                 not isinstance(size, (tuple, list))
                 or len(size) != 2
-                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
+                or not all(_is_int(v) for v in size)
                 or min(size) < 1
             ):
-                raise ValueError(
-                    f"EngineConfig.input_size={size!r}: expected None or (height, width) positive ints"
-                )
+                raise _bad("input_size", size, "expected None or (height, width) positive ints")
             self.input_size = (int(size[0]), int(size[1]))
         if self.resize_mode not in RESIZE_MODES:
-            raise ValueError(f"EngineConfig.resize_mode={self.resize_mode!r}: expected one of {RESIZE_MODES}")
+            raise _bad("resize_mode", self.resize_mode, f"expected one of {RESIZE_MODES}")
         if not _is_int(self.warmup_iters) or self.warmup_iters < 0:
-            raise ValueError(f"EngineConfig.warmup_iters={self.warmup_iters!r}: expected an int >= 0")
+            raise _bad("warmup_iters", self.warmup_iters, "expected an int >= 0")
         alpha = self.overlay_alpha
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"EngineConfig.overlay_alpha={alpha!r}: expected a number in [0, 1]")
+            raise _bad("overlay_alpha", alpha, "expected a number in [0, 1]")
         if not _is_int(self.max_pixels) or self.max_pixels < 1:
-            raise ValueError(f"EngineConfig.max_pixels={self.max_pixels!r}: expected an int >= 1")
+            raise _bad("max_pixels", self.max_pixels, "expected an int >= 1")
         if not _is_int(self.threads) or self.threads < 0:
-            raise ValueError(f"EngineConfig.threads={self.threads!r}: expected an int >= 0 (0 = automatic)")
+            raise _bad("threads", self.threads, "expected an int >= 0 (0 = automatic)")
+
+
+class ConfigError(ValueError):
+    """An engine setting that is invalid (or that this machine cannot run).
+
+    ``field`` is the :class:`EngineConfig` attribute concerned, so a caller can name its own
+    setting (the node: its ROS parameter) without reading the message.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _bad(field: str, value: object, expected: str) -> ConfigError:
+    return ConfigError(field, f"EngineConfig.{field}={value!r}: {expected}")
 
 
 def _is_int(value: object) -> bool:

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import torch
 
+from .config import ConfigError
+
 _DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda[:N]`` must exist (``ValueError``)."""
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda[:N]`` must exist on this machine
+    (:class:`ConfigError` for ``device`` otherwise). The process-wide CUDA device is left alone."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:  # e.g. an index too large for torch
+        raise ConfigError("device", f"EngineConfig.device={name!r}: {exc}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"EngineConfig.device={name!r}: CUDA is not available on this machine")
+            message = f"EngineConfig.device={name!r}: CUDA is not available on this machine"
+            raise ConfigError("device", message)
         index = device.index if device.index is not None else torch.cuda.current_device()
         if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"EngineConfig.device={name!r}: only {torch.cuda.device_count()} CUDA device(s) present"
+            raise ConfigError(
+                "device",
+                f"EngineConfig.device={name!r}: only {torch.cuda.device_count()} CUDA device(s) present",
             )
         device = torch.device("cuda", index)
     return device
@@ -27,19 +35,21 @@ def resolve_device(name: str) -> torch.device:
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (None = plain fp32).
 
-    fp16 needs CUDA (CPU fp16 kernels are slow or missing): ``ValueError`` on CPU; bf16 runs on
-    CPU and on CUDA devices that support it.
+    fp16 needs CUDA (CPU fp16 kernels are slow or missing): :class:`ConfigError` on CPU; bf16
+    runs on CPU and on CUDA devices that support it.
     """
     if precision not in _DTYPES:
-        raise ValueError(f"EngineConfig.precision={precision!r}: expected one of {tuple(_DTYPES)}")
+        message = f"EngineConfig.precision={precision!r}: expected one of {tuple(_DTYPES)}"
+        raise ConfigError("precision", message)
     if precision == "fp16" and device.type != "cuda":
-        raise ValueError(
+        raise ConfigError(
+            "precision",
             "EngineConfig.precision='fp16' needs a CUDA device; on CPU use 'bf16' or 'fp32' "
-            f"(device is {device})"
+            f"(device is {device})",
         )
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         name = torch.cuda.get_device_name(device)
-        raise ValueError(f"EngineConfig.precision='bf16' is not supported by {name}")
+        raise ConfigError("precision", f"EngineConfig.precision='bf16' is not supported by {name}")
     return _DTYPES[precision]
 
 

@@ -84,10 +84,6 @@ class CSRNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def decoder_parameters(self) -> list[nn.Parameter]:
-        """Parameters outside the backbone (the paper trains these with a 4x larger lr)."""
-        return [p for n, p in self.named_parameters() if not n.startswith("backbone.")]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         if h < MIN_SIZE or w < MIN_SIZE:

@@ -1,4 +1,5 @@
-"""The two recipes' sample pipelines: raw (image, label) arrays -> network-ready tensors.
+"""The two recipes' sample pipelines for training data: raw (image, label) arrays -> network-ready
+tensors (the node's frame pipeline is :mod:`frrn_seg_ros.ros.pipeline`).
 
 - FRRN: downsample the image (area/Lanczos) by ``downsample``; in training also the label by
   block majority vote, then random translation and gamma. In evaluation the label stays at full
@@ -49,8 +50,9 @@ class PipelineConfig:
             raise ValueError(f"data.color_jitter={self.color_jitter!r}: expected 0 <= j < 1")
 
 
-class SegmentationPipeline:
-    """Callable ``(image, label, rng, train) -> (image [3,H,W] float32, label [H',W'] int64)``."""
+class SamplePipeline:
+    """One dataset sample's augmentation and normalisation, as a callable
+    ``(image, label, rng, train) -> (image [3,H,W] float32, label [H',W'] int64)``."""
 
     def __init__(self, config: PipelineConfig) -> None:
         self.cfg = config
