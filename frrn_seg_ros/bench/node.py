@@ -28,12 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from frrn_seg_ros.core.machine import environment as environment_of
 from frrn_seg_ros.core.percentiles import summarize
 from frrn_seg_ros.core.sizes import parse_hw
 from frrn_seg_ros.ros.env import MALLOC_ENV, configure_local_ros_env
+from frrn_seg_ros.ros.node_process import parse_param_overrides
 from frrn_seg_ros.ros.stats import STAGES as NODE_STAGES
 
 from .memory import rss_mb
@@ -92,11 +92,7 @@ def node_params(args: argparse.Namespace) -> dict[str, object]:
         params["model.checkpoint"] = str(Path(args.checkpoint).resolve())
     if args.input_size:
         params["model.input_height"], params["model.input_width"] = parse_hw(args.input_size)
-    for item in args.node_param:
-        name, sep, value = item.partition(":=")
-        if not sep:
-            raise SystemExit(f"--node-param {item!r}: expected NAME:=VALUE")
-        params[name] = yaml.safe_load(value)  # typed as ROS types a -p value
+    params.update(parse_param_overrides(args.node_param))  # checked in main()
     return params
 
 
@@ -173,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--name", default=None, help="output basename (default node_<device>)")
     args = parser.parse_args(argv)
+    try:
+        parse_param_overrides(args.node_param)
+    except ValueError as exc:
+        parser.error(str(exc))  # one line, exit 2
     configure_local_ros_env(domain_id=args.domain_id)
     report = {"environment": environment(args.device), "cases": [], "soak": None}
     models = [Path(args.checkpoint).stem] if args.checkpoint else [m for m in args.models.split(",") if m]

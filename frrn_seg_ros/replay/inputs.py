@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from frrn_seg_ros.core.labels import get_label_set
+from frrn_seg_ros.ros.node_process import parse_param_overrides
 
 from .bag_io import IMAGE_TYPE, BagFrame, BagImage, bag_topics, frame_count, read_frames
 from .options import ReplayOptions
@@ -151,11 +151,7 @@ def node_params(opts: ReplayOptions) -> dict[str, Any]:
         params["model.architecture"] = opts.architecture
     if opts.input_size:
         params["model.input_height"], params["model.input_width"] = opts.input_size
-    for item in opts.node_params:
-        key, sep, value = item.partition(":=")
-        if not sep or not key:
-            raise ValueError(f"--node-param must look like KEY:=VALUE, got {item!r}")
-        params[key.strip()] = yaml.safe_load(value)
+    params.update(parse_param_overrides(opts.node_params))
     return params
 
 

@@ -40,6 +40,20 @@ def param_text(value: Any) -> str:
     return str(value)
 
 
+def parse_param_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``['key:=value', ...]`` (``--node-param`` texts) -> ``{key: value}``, each value typed as ROS
+    types a ``-p`` value (YAML). ValueError names an item without ``:=`` or a key."""
+    import yaml
+
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition(":=")
+        if not sep or not key.strip():
+            raise ValueError(f"--node-param must look like KEY:=VALUE, got {item!r}")
+        params[key.strip()] = yaml.safe_load(value)
+    return params
+
+
 def node_command(
     namespace: str | None = None,
     params: Mapping[str, Any] | Iterable[str] = (),

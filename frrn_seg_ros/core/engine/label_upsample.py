@@ -101,7 +101,8 @@ def upsample_labels(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     if cell_y.size:
         table = logits.reshape(logits.shape[0], h * w)  # (C, h*w)
         heights, widths = row_count[cell_y], col_count[cell_x]
-        for block_h, block_w in set(zip(heights.tolist(), widths.tolist(), strict=True)):
+        shapes = np.unique(np.stack([heights, widths], axis=1), axis=0)  # the few block shapes, (S, 2)
+        for block_h, block_w in shapes.tolist():
             if block_h == 0 or block_w == 0:
                 continue
             pick = (heights == block_h) & (widths == block_w)
