@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class LiveView:
         )
         self.samples: list[tuple[int, np.ndarray, np.ndarray]] = []  # (index, rgb, labels)
         self.lines = 0
+        self.labels_received = 0
         self.last_values: dict[str, str] = {}
         self._seen = 0
         self._images: dict[int, tuple[int, np.ndarray]] = {}  # stamp -> (index, rgb), wanted only
@@ -87,26 +88,23 @@ class LiveView:
         self._ros.close()
 
     # ------------------------------------------------------------------ graph
-    def node_topics(self, timeout_s: float = 60.0, settle_s: float = 1.0) -> list[tuple[str, list[str]]]:
+    def node_topics(self, expected: Iterable[str], timeout_s: float = 60.0) -> list[tuple[str, list[str]]]:
         """``[(topic, [type, ...])]`` the node publishes, as the ROS graph reports them.
 
-        Waits until the node and its labels publisher are discovered, then ``settle_s`` more for
-        the rest; ``[]`` if the node does not show up within ``timeout_s``.
+        Polls until every topic in ``expected`` shows up among the node's publishers (discovery is
+        asynchronous: one writer may be known before the next), or ``timeout_s`` passes; returns
+        what was found by then (``[]`` if the node never showed up).
         """
-        labels = f"/{self.camera}/segmentation/labels"
+        wanted = set(expected)
         deadline = time.monotonic() + timeout_s
         found: list[tuple[str, list[str]]] = []
-        while time.monotonic() < deadline:
+        while True:
             if (self.node_name, "/") in self._node.get_node_names_and_namespaces():
-                with contextlib.suppress(Exception):  # not yet fully discovered
+                with contextlib.suppress(Exception):  # not yet fully discovered, or just gone
                     found = self._node.get_publisher_names_and_types_by_node(self.node_name, "/")
-                if any(name == labels for name, _ in found):
-                    time.sleep(settle_s)
-                    with contextlib.suppress(Exception):
-                        found = self._node.get_publisher_names_and_types_by_node(self.node_name, "/")
-                    return sorted((name, list(types)) for name, types in found)
-            time.sleep(0.2)
-        return sorted((name, list(types)) for name, types in found)
+            if wanted <= {name for name, _ in found} or time.monotonic() >= deadline:
+                return sorted((name, list(types)) for name, types in found)
+            time.sleep(0.05)
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg: Any) -> None:
@@ -120,6 +118,7 @@ class LiveView:
     def _on_labels(self, msg: Any) -> None:
         from frrn_seg_ros.ros.conversions import image_to_array
 
+        self.labels_received += 1
         self._match(stamp_ns(msg.header), labels=np.array(image_to_array(msg), copy=True))
 
     def _match(self, stamp: int, image=None, labels=None) -> None:

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import sys
-import threading
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -141,7 +140,7 @@ def replay(cfg: DemoConfig, checkpoint: Path, bag: Path, out: Path, progress: bo
 
     from ..replay.evaluate import evaluate_with_meta
     from ..replay.options import ReplayOptions
-    from .live import LiveView, save_demo_panel
+    from .live import HIDDEN_TOPICS, LiveView, save_demo_panel
 
     shutil.rmtree(out, ignore_errors=True)
     options = ReplayOptions(
@@ -156,18 +155,17 @@ def replay(cfg: DemoConfig, checkpoint: Path, bag: Path, out: Path, progress: bo
         progress=progress,
     )
     topics: list[tuple[str, list[str]]] = []
+    expected = [f"/camera/segmentation/{kind}" for kind in ("labels", "color", "overlay")] + ["/diagnostics"]
     with LiveView("camera", cfg.frames, keep=3, write=tqdm.write) as live:
 
         def show_topics() -> None:
-            topics.extend(live.node_topics(timeout_s=120.0))
-            shown = [(n, t) for n, t in topics if n not in ("/rosout", "/parameter_events")]
+            """Runs while the node is up and idle, before the first frame: nothing to race."""
+            topics.extend(live.node_topics(expected, timeout_s=60.0))
+            shown = [(n, t) for n, t in topics if n not in HIDDEN_TOPICS]
             lines = [f"      {name:<38} {', '.join(types)}" for name, types in shown]
             tqdm.write("      node /segmentation publishes (from the ROS graph):\n" + "\n".join(lines))
 
-        watcher = threading.Thread(target=show_topics, daemon=True)
-        watcher.start()
-        report, meta = evaluate_with_meta(options)
-        watcher.join(timeout=5)
+        report, meta = evaluate_with_meta(options, on_node_ready=show_topics)
         live.write_last_status(report.get("node_diagnostics"))
     panel = None
     if live.samples:

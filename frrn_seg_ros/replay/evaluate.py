@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,14 @@ def evaluate(opts: ReplayOptions) -> dict[str, Any]:
     return evaluate_with_meta(opts)[0]
 
 
-def evaluate_with_meta(opts: ReplayOptions) -> tuple[dict[str, Any], Any]:
-    """:func:`evaluate`, and the CheckpointMeta it ran with (classes, colours), read once."""
+def evaluate_with_meta(
+    opts: ReplayOptions, on_node_ready: Callable[[], None] | None = None
+) -> tuple[dict[str, Any], Any]:
+    """:func:`evaluate`, and the CheckpointMeta it ran with (classes, colours), read once.
+
+    ``on_node_ready`` (node mode) is called once the node is up and before the first frame is
+    sent: the node idles meanwhile, so a caller can look at it in the ROS graph without a race.
+    """
     from training.metrics import ConfusionMeter
 
     opts.validate()
@@ -102,6 +108,8 @@ def evaluate_with_meta(opts: ReplayOptions) -> tuple[dict[str, Any], Any]:
     meter = ConfusionMeter(run.meta.num_classes)
     tally = Tally()
     try:
+        if on_node_ready is not None and run.runner is not None:
+            on_node_ready()
         replay_frames(frames, total, run, meter, tally, opts)
         node_diag = finish_node(run, opts)
     finally:

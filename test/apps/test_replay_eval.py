@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -256,3 +257,32 @@ def test_node_mode_processes_every_frame(tiny_bag, tiny_checkpoint, expected_sam
     # in ms, and inside the node run that recorded it (not a wall-clock threshold: the run's own time)
     assert stamp_to_log["count"] == 3 and 0 < stamp_to_log["min"] <= report["wall_s"] * 1e3
     assert rec["source"]["image_topic"] == "/camera/image" and rec["plots"]
+
+
+def test_node_ready_hook_runs_once_with_the_node_idle_and_in_the_graph(tiny_bag, tiny_checkpoint, tmp_path):
+    """``on_node_ready`` runs before the first frame: the node is up in the ROS graph, nothing sent yet.
+
+    This is what lets the demo list the node's topics however fast the replay then runs (CI's fast
+    machine finished 6 frames before a concurrent graph lookup had discovered the node).
+    """
+    from frrn_seg_ros.demo.live import LiveView
+    from frrn_seg_ros.replay.options import ReplayOptions
+
+    out = tmp_path / "hooked"
+    seen: list[tuple[list[str], int]] = []
+    expected = ["/camera/segmentation/labels", "/diagnostics"]
+
+    def on_node_ready() -> None:
+        with LiveView("camera", total_frames=3) as live:
+            topics = live.node_topics(expected, timeout_s=60.0)
+            time.sleep(0.5)  # a labels message, had any frame been sent, would arrive meanwhile
+            seen.append(([name for name, _ in topics], live.labels_received))
+
+    opts = ReplayOptions(out=out, bag=tiny_bag, checkpoint=tiny_checkpoint, mode="node", warmup=0,
+                         panels=0, progress=False, startup_timeout=120.0)
+    report, _ = replay_eval.evaluate_with_meta(opts, on_node_ready=on_node_ready)
+    assert len(seen) == 1
+    names, outputs_before_frames = seen[0]
+    assert set(expected) <= set(names)
+    assert outputs_before_frames == 0
+    assert report["frames"]["processed"] == 3
