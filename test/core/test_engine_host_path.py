@@ -15,7 +15,7 @@ from PIL import Image
 from frrn_seg_ros.core.encodings import ENCODINGS
 from frrn_seg_ros.core.engine import Frame, OutputRequest, check_frame, plan_geometry, to_rgb
 from frrn_seg_ros.core.engine.convert import to_rgb_host, upload
-from frrn_seg_ros.core.engine.label_upsample import upsample_labels
+from frrn_seg_ros.core.engine.label_upsample import upsample_labels, upsample_labels_and_colors
 from frrn_seg_ros.core.engine.postprocess import postprocess, postprocess_host
 from frrn_seg_ros.core.engine.preprocess import normalisation, preprocess, preprocess_host
 from frrn_seg_ros.core.labels import CITYSCAPES, palette_from_colors
@@ -95,6 +95,20 @@ def test_boundary_band_labels_with_near_ties_between_many_classes() -> None:
             assert_labels_equal_except_float_ties(upsample_labels(mixed, size), mixed, size)
 
 
+@pytest.mark.parametrize(("low", "high"), SIZES)
+def test_colors_from_the_cell_grid_are_the_palette_of_the_labels(low, high) -> None:
+    """Colour built from cells and band blocks equals ``palette[labels]`` at every pixel, the
+    band's included (random logits: many band blocks of every shape)."""
+    palette = np.random.default_rng(0).integers(0, 256, (256, 3)).astype(np.uint8)
+    for logits in (torch.randn(19, *low, generator=torch.Generator().manual_seed(1)),
+                   trained_looking(19, *low, seed=2)):
+        labels, color = upsample_labels_and_colors(logits, high, palette)
+        np.testing.assert_array_equal(labels, upsample_labels(logits, high))
+        assert color.dtype == np.uint8 and color.flags.c_contiguous
+        np.testing.assert_array_equal(color, palette[labels])
+    assert upsample_labels_and_colors(logits, high)[1] is None
+
+
 def raw_frame(encoding: str, h: int, w: int, seed: int) -> np.ndarray:
     info = ENCODINGS[encoding]
     high = 65536 if info.dtype == np.uint16 else 256
@@ -144,13 +158,17 @@ def test_host_postprocess_equals_device_postprocess(mode: str, size) -> None:
     logits = torch.stack([trained_looking(19, *geometry.padded, seed=s) for s in (3, 4)])
     palette_np = palette_from_colors(CITYSCAPES.colors)
     rgb = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
-    for outputs in (OutputRequest(), OutputRequest(color=True, overlay=True, confidence=True)):
+    requests = (OutputRequest(), OutputRequest(color=True), OutputRequest(overlay=True),
+                OutputRequest(color=True, overlay=True, confidence=True))
+    for outputs in requests:
         ref = postprocess(logits, geometry, rgb, torch.from_numpy(palette_np), outputs, 0.4)
         host = postprocess_host(logits, geometry, frames, palette_np, outputs, 0.4)
         assert len(host) == 2
         for index, item in enumerate(host):
             assert set(item) == set(ref)
             np.testing.assert_array_equal(item["labels"], ref["labels"][index].numpy())
+            if "color" in item:  # colour is exactly the palette's, whichever path made it
+                np.testing.assert_array_equal(item["color"], palette_np[item["labels"]])
             for name in ("color", "overlay", "confidence"):
                 if name in item:
                     diff = np.abs(item[name].astype(int) - ref[name][index].numpy().astype(int))

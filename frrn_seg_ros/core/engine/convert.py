@@ -210,13 +210,15 @@ def to_rgb_host(array: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def yuv422_to_rgb_host(array: np.ndarray, order: str) -> np.ndarray:
-    """``(H, W, 2)`` uint8 UYVY/YUYV -> ``(H, W, 3)`` uint8 RGB (BT.601 full range) with OpenCV."""
+    """``(H, W, 2)`` uint8 UYVY/YUYV -> ``(H, W, 3)`` uint8 RGB (BT.601 full range) with OpenCV.
+
+    One channel shuffle writes each pixel pair's ``Y0 V U Y1 V U`` (a ``(H, W/2, 6)`` array is a
+    ``(H, W, 3)`` image in memory: each chroma sample repeated for its pair), then one conversion.
+    """
     height, width, _ = array.shape
     quads = array.reshape(height, width // 2, 4)
-    u_at, y_at, v_at = (0, 1, 2) if order == "uyvy" else (1, 0, 3)
-    luma = cv2.extractChannel(array, y_at)
-    u, v = (
-        cv2.resize(cv2.extractChannel(quads, at), (width, height), interpolation=cv2.INTER_NEAREST)
-        for at in (u_at, v_at)
-    )  # each chroma sample repeated for its pixel pair
-    return cv2.cvtColor(cv2.merge((luma, v, u)), cv2.COLOR_YCrCb2RGB)
+    u_at, y0_at, v_at, y1_at = (0, 1, 2, 3) if order == "uyvy" else (1, 0, 3, 2)
+    ycrcb = np.empty((height, width // 2, 6), dtype=np.uint8)
+    pairs = (y0_at, 0, v_at, 1, u_at, 2, y1_at, 3, v_at, 4, u_at, 5)  # (from, to) channel pairs
+    cv2.mixChannels([quads], [ycrcb], pairs)
+    return cv2.cvtColor(ycrcb.reshape(height, width, 3), cv2.COLOR_YCrCb2RGB)

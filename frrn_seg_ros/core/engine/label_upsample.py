@@ -24,6 +24,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from .convert import cv2
+
 BAND = 255  # cell marker: "interpolate here" (class ids are <= 254)
 # A neighbourhood whose smallest top-1 minus top-2 margin is below this fraction of the largest
 # |logit| is treated as boundary: a convex blend could only flip it through float rounding.
@@ -57,38 +59,45 @@ def axis_map(n_in: int, n_out: int) -> AxisMap:
 def cell_classes(logits: torch.Tensor) -> np.ndarray:
     """``(C, h, w)`` logits -> ``(h, w)`` uint8: the class shared by the 2x2 neighbourhood whose
     top-left is each cell (clamped at the last row/column), or :data:`BAND` where it is not safe."""
-    best, margin, scale = top_class_and_margin(logits.numpy())
-    safe = margin > MARGIN_FRACTION * max(scale, 1e-30)
+    best = clear_top_class(logits).numpy()
     down = np.concatenate([best[1:], best[-1:]], axis=0)
     right = np.concatenate([best[:, 1:], best[:, -1:]], axis=1)
     diag = np.concatenate([down[:, 1:], down[:, -1:]], axis=1)
-    safe_down = np.concatenate([safe[1:], safe[-1:]], axis=0)
-    safe_right = np.concatenate([safe[:, 1:], safe[:, -1:]], axis=1)
-    safe_diag = np.concatenate([safe_down[:, 1:], safe_down[:, -1:]], axis=1)
-    same = (best == down) & (best == right) & (best == diag) & safe & safe_down & safe_right & safe_diag
+    same = (best == down) & (best == right) & (best == diag)  # a BAND cell stays BAND
     return np.where(same, best, np.uint8(BAND))
 
 
-def top_class_and_margin(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(C, h, w)`` float32 -> ``(h, w)`` uint8 arg-max (ties -> lowest class), ``(h, w)`` top-1
-    minus top-2 margin, and the largest |logit|. A running max over class planes: reductions over
-    a non-innermost axis are an order of magnitude slower in torch and numpy."""
-    best_val = logits[0].copy()
-    best = np.zeros(best_val.shape, dtype=np.uint8)
-    second = np.full(best_val.shape, -np.inf, dtype=np.float32)
-    lowest = best_val.copy()
-    for index in range(1, logits.shape[0]):
-        plane = logits[index]
-        np.maximum(second, np.minimum(best_val, plane), out=second)
-        best[plane > best_val] = index
-        np.maximum(best_val, plane, out=best_val)
-        np.minimum(lowest, plane, out=lowest)
-    scale = max(float(np.abs(best_val).max()), float(np.abs(lowest).max())) if best_val.size else 0.0
-    return best, best_val - second, scale
+def clear_top_class(logits: torch.Tensor) -> torch.Tensor:
+    """``(C, h, w)`` float32 -> ``(h, w)`` uint8: the arg-max class where it leads every other class
+    by more than ``MARGIN_FRACTION`` of the largest |logit|, else :data:`BAND`.
+
+    Counted instead of sorted: the classes within the margin of the maximum are exactly one (the
+    arg-max) where the lead is clear. Reductions over the class axis use torch's vectorised
+    ``amax`` / ``sum``; its ``argmax`` / ``topk`` over a non-innermost axis are 10x slower.
+    """
+    highest = logits.amax(dim=0)  # (h, w)
+    if highest.numel() == 0:
+        return highest.to(torch.uint8)
+    scale = max(float(highest.abs().max()), float(logits.amin(dim=0).abs().max()), 1e-30)  # largest |logit|
+    near = logits >= highest - MARGIN_FRACTION * scale  # (C, h, w): the maximum and any close second
+    count = near.sum(dim=0, dtype=torch.uint8)  # wraps only above 255 classes: C <= 255 here
+    ids = torch.arange(logits.shape[0], dtype=torch.uint8).reshape(-1, 1, 1)
+    index = (near.view(torch.uint8) * ids).sum(dim=0, dtype=torch.uint8)  # the class where count == 1
+    return torch.where(count == 1, index, BAND)
 
 
 def upsample_labels(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """``(C, h, w)`` float logits -> ``(H, W)`` uint8 labels: the full bilinear argmax (see above)."""
+    return upsample_labels_and_colors(logits, size)[0]
+
+
+def upsample_labels_and_colors(
+    logits: torch.Tensor, size: tuple[int, int], palette: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`upsample_labels`, and with a ``(256, 3)`` uint8 ``palette`` the ``(H, W, 3)`` uint8
+    colour image ``palette[labels]``, built from the same cell grid: each output pixel is one
+    32-bit word (colour in bytes 0-2, label in byte 3), repeated per cell and written per band
+    block, then split in two (cheaper than a lookup per output pixel)."""
     logits = logits.to(torch.float32)
     _, h, w = logits.shape
     height, width = size
@@ -96,20 +105,51 @@ def upsample_labels(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     cells = cell_classes(logits)
     row_start, row_count = _spans(rows.low, h)
     col_start, col_count = _spans(cols.low, w)
-    labels = np.repeat(np.repeat(cells, row_count, axis=0), col_count, axis=1)  # (H, W)
+    if palette is None:
+        words = np.arange(256, dtype=np.uint8)  # the label itself
+        image = np.repeat(np.repeat(cells, row_count, axis=0), col_count, axis=1)  # (H, W) uint8
+    else:
+        rgbl = np.empty((256, 4), dtype=np.uint8)
+        rgbl[:, :3], rgbl[:, 3] = palette, np.arange(256)
+        words = rgbl.view(np.uint32)[:, 0]  # (256,) the word of each class
+        image = np.repeat(np.repeat(words[cells], row_count, axis=0), col_count, axis=1)  # (H, W) uint32
+    flat = image.ravel()  # a view: writes land in image
+    table = logits.reshape(logits.shape[0], h * w)  # (C, h*w)
+    for ys, xs in _band_blocks(cells, row_start, row_count, col_start, col_count):
+        where = (ys[:, :, None] * width + xs[:, None, :]).ravel()  # flat output pixels
+        flat[where] = words[_blend_block_argmax(table, w, rows, cols, ys, xs).ravel()]
+    if palette is None:
+        return image, None
+    split = image.view(np.uint8).reshape(height, width, 4)
+    if cv2 is None:  # pragma: no cover - opencv is a dependency
+        return split[..., 3].copy(), np.ascontiguousarray(split[..., :3])
+    return cv2.extractChannel(split, 3), cv2.cvtColor(split, cv2.COLOR_RGBA2RGB)
+
+
+def _band_blocks(
+    cells: np.ndarray, row_start: np.ndarray, row_count: np.ndarray, col_start: np.ndarray,
+    col_count: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Output rows ``(B, bh)`` and columns ``(B, bw)`` of the band cells' blocks, in (at most) two
+    groups: the most common block shape, and all others padded to their largest shape by repeating
+    a block's last row / column (the same pixel computed twice, written twice with one value)."""
     cell_y, cell_x = np.nonzero(cells == BAND)
-    if cell_y.size:
-        table = logits.reshape(logits.shape[0], h * w)  # (C, h*w)
-        heights, widths = row_count[cell_y], col_count[cell_x]
-        shapes = np.unique(np.stack([heights, widths], axis=1), axis=0)  # the few block shapes, (S, 2)
-        for block_h, block_w in shapes.tolist():
-            if block_h == 0 or block_w == 0:
-                continue
-            pick = (heights == block_h) & (widths == block_w)
-            ys = row_start[cell_y[pick], None] + np.arange(block_h)  # (B, bh) output rows
-            xs = col_start[cell_x[pick], None] + np.arange(block_w)  # (B, bw) output columns
-            labels[ys[:, :, None], xs[:, None, :]] = _blend_block_argmax(table, w, rows, cols, ys, xs)
-    return labels
+    heights, widths = row_count[cell_y], col_count[cell_x]
+    visible = (heights > 0) & (widths > 0)  # when shrinking, some cells own no output pixel
+    cell_y, cell_x, heights, widths = cell_y[visible], cell_x[visible], heights[visible], widths[visible]
+    if cell_y.size == 0:
+        return []
+    shape = heights * (int(widths.max()) + 1) + widths
+    keys, counts = np.unique(shape, return_counts=True)
+    main = shape == keys[counts.argmax()]
+    groups = []
+    for pick in (main, ~main):
+        if pick.any():
+            block_h, block_w = int(heights[pick].max()), int(widths[pick].max())
+            ys = row_start[cell_y[pick], None] + np.minimum(np.arange(block_h), heights[pick, None] - 1)
+            xs = col_start[cell_x[pick], None] + np.minimum(np.arange(block_w), widths[pick, None] - 1)
+            groups.append((ys, xs))
+    return groups
 
 
 def _spans(low: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,8 +174,8 @@ def _blend_block_argmax(
     """
     y0, y1 = rows.low[ys[:, 0]] * w, rows.high[ys[:, 0]] * w  # (B,) the block's source rows
     x0, x1 = cols.low[xs[:, 0]], cols.high[xs[:, 0]]
-    index = torch.from_numpy(np.stack([y0 + x0, y0 + x1, y1 + x0, y1 + x1]))  # (4, B)
-    corners = table[:, index].permute(1, 2, 0).contiguous()  # (4, B, C)
+    index = torch.from_numpy(np.concatenate([y0 + x0, y0 + x1, y1 + x0, y1 + x1]))  # (4B,)
+    corners = table.index_select(1, index).reshape(-1, 4, len(y0)).permute(1, 2, 0).contiguous()  # (4, B, C)
     classes = corners.shape[-1]
     highest = torch.maximum(torch.maximum(corners[0], corners[1]), torch.maximum(corners[2], corners[3]))
     lowest = torch.minimum(torch.minimum(corners[0], corners[1]), torch.minimum(corners[2], corners[3]))

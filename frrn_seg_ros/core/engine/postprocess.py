@@ -7,10 +7,11 @@ processed in chunks of at most ``CHUNK_ELEMENTS`` values, keeping a running max 
 when confidence is requested, a running softmax denominator (so softmax is never materialised).
 
 On a CPU, :func:`postprocess_host` returns numpy arrays and avoids full-resolution float work:
-labels come from :func:`~.label_upsample.upsample_labels` (the full upsample + argmax, up to
-ties within float rounding, interpolating only near class boundaries), colour is an OpenCV
-lookup table and the overlay OpenCV's rounded weighted sum (within 1 level of the float blend).
-Confidence still needs every class at every pixel and takes the chunked path above.
+labels and colour come from :func:`~.label_upsample.upsample_labels_and_colors` (the full
+upsample + argmax, up to ties within float rounding, interpolating only near class boundaries;
+colour from the same cell grid) and the overlay is OpenCV's rounded weighted sum (within 1 level
+of the float blend). Confidence still needs every class at every pixel and takes the chunked path
+above (colour then from an OpenCV lookup table).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 
 from .config import OutputRequest
 from .convert import cv2
-from .label_upsample import upsample_labels
+from .label_upsample import upsample_labels_and_colors
 from .preprocess import Geometry
 
 # 16 Mi float32 values (64 MB) of full-resolution logits at a time: below glibc's mmap threshold
@@ -117,33 +118,34 @@ def postprocess_host(
     ``color`` / ``overlay`` ``(H, W, 3)`` and ``confidence`` ``(H, W)``.
     """
     rows, cols = geometry.content
+    want_color = outputs.color or outputs.overlay
     if outputs.confidence:
         labels_t, conf_t = labels_and_confidence(logits, geometry, confidence=True)
-        all_labels = list(labels_t.numpy())
+        pairs = [(labels, colorize(labels, palette) if want_color else None) for labels in labels_t.numpy()]
     else:
         content = logits[:, :, rows, cols].to(torch.float32)
-        all_labels = [upsample_labels(item.contiguous(), geometry.source) for item in content]
-    lut = palette.reshape(256, 1, 3) if cv2 is not None else palette
+        pairs = [
+            upsample_labels_and_colors(item.contiguous(), geometry.source, palette if want_color else None)
+            for item in content
+        ]
     results = []
-    for index, labels in enumerate(all_labels):
+    for index, (labels, color) in enumerate(pairs):
         item = {"labels": labels}
-        if outputs.color or outputs.overlay:
-            color = colorize(labels, lut)
-            if outputs.color:
-                item["color"] = color
-            if outputs.overlay:
-                item["overlay"] = blend(color, rgb[index], overlay_alpha)
+        if outputs.color:
+            item["color"] = color
+        if outputs.overlay:
+            item["overlay"] = blend(color, rgb[index], overlay_alpha)
         if outputs.confidence:
             item["confidence"] = conf_t[index].numpy()
         results.append(item)
     return results
 
 
-def colorize(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """``(H, W)`` uint8 labels -> ``(H, W, 3)`` uint8 colours through a ``(256, 1, 3)`` table."""
+def colorize(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """``(H, W)`` uint8 labels -> ``(H, W, 3)`` uint8 colours from a ``(256, 3)`` uint8 palette."""
     if cv2 is None:  # pragma: no cover
-        return lut.reshape(256, 3)[labels]
-    return cv2.LUT(cv2.merge((labels, labels, labels)), lut)
+        return palette[labels]
+    return cv2.LUT(cv2.merge((labels, labels, labels)), palette.reshape(256, 1, 3))
 
 
 def blend(color: np.ndarray, image: np.ndarray, alpha: float) -> np.ndarray:
