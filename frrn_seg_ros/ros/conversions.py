@@ -101,7 +101,7 @@ def compressed_to_frame(msg: CompressedImage, max_pixels: int = 0) -> Frame:
 def _decode_jpeg_opencv(data: bytes, mode: str, size: tuple[int, int]) -> Frame | None:
     """An 8-bit ``L`` / ``RGB`` JPEG decoded by OpenCV, or None (no OpenCV, no end-of-image marker:
     a truncated file, which PIL then refuses, or a result of another size)."""
-    from frrn_seg_ros.core.engine.convert import cv2
+    from frrn_seg_ros.core.opencv import cv2
 
     if cv2 is None or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
         return None

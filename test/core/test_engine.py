@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import numpy as np
@@ -230,3 +231,31 @@ def test_real_models_at_small_odd_sizes(architecture: str) -> None:
     letterbox = SegmentationEngine(engine._model, engine.meta,
                                    cpu_config(input_size=(48, 64), resize_mode="letterbox"))
     assert letterbox.segment_rgb(rgb_image(37, 53), ALL).labels.shape == (37, 53)
+
+
+def test_host_path_runs_torch_single_threaded_and_restores_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pre/postprocessing on a CPU run with one torch thread (robust when a core is busy); the
+    network and the caller keep their count, also when the block raises."""
+    from frrn_seg_ros.core.engine.device import torch_threads
+
+    previous = torch.get_num_threads()
+    seen: list[int] = []
+    original = postprocess_module.postprocess_host
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(importlib.import_module("frrn_seg_ros.core.engine.engine"), "postprocess_host", spy)
+    engine = SegmentationEngine(TinyConvNet(), make_meta(), EngineConfig(device="cpu", warmup_iters=0))
+    torch.set_num_threads(2)  # what the caller had (also on a 1-core machine)
+    try:
+        engine.segment([Frame(np.zeros((16, 24, 3), dtype=np.uint8), "rgb8")])
+        assert seen == [1]
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

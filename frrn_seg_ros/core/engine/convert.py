@@ -27,12 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from ..encodings import FrameError, encoding_info
+from ..opencv import cv2  # None: the CPU path falls back to the torch ops
 from .config import Frame
-
-try:  # OpenCV is a declared dependency; without it the CPU path falls back to the torch ops
-    import cv2
-except ImportError:  # pragma: no cover - exercised only on an install without opencv
-    cv2 = None
 
 YUV_ORDER = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
 BAYER_PATTERNS = {"bayer_rggb8": "RGGB", "bayer_bggr8": "BGGR", "bayer_gbrg8": "GBRG", "bayer_grbg8": "GRBG"}

@@ -15,7 +15,7 @@ from ..checkpoint import CheckpointMeta, file_sha256
 from ..labels import palette_from_colors
 from .config import DEFAULT_WARMUP_SIZE, EngineConfig, Frame, OutputRequest, SegmentationResult
 from .convert import check_frame, to_rgb, to_rgb_host, upload
-from .device import cuda_memory_stats, resolve_device, resolve_precision
+from .device import cuda_memory_stats, resolve_device, resolve_precision, torch_threads
 from .fast_path import FastPath
 from .loading import EngineLoading, is_onnx_file
 from .postprocess import postprocess, postprocess_host, to_host
@@ -213,12 +213,14 @@ class SegmentationEngine(EngineLoading):
             frames[0].shape[:2], self._config.input_size, self._config.resize_mode, self._size_divisor,
             self.input_downsample,
         )
-        x = preprocess_host(frames, geometry, self._scale, self._bias, self._config.channels_last)
+        with torch_threads(1):  # short torch ops: robust on a busy CPU (see torch_threads)
+            x = preprocess_host(frames, geometry, self._scale, self._bias, self._config.channels_last)
         timer.mark("preprocess")
         logits = self._infer(x)
         timer.mark("inference")
         alpha = self._config.overlay_alpha
-        result = postprocess_host(logits, geometry, frames, self._palette_np, outputs, alpha)
+        with torch_threads(1):
+            result = postprocess_host(logits, geometry, frames, self._palette_np, outputs, alpha)
         timer.mark("postprocess")
         return result
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .convert import cv2
+from ..labels import colorize
 
 BAND = 255  # cell marker: "interpolate here" (class ids are <= 254)
 # A neighbourhood whose smallest top-1 minus top-2 margin is below this fraction of the largest
@@ -95,9 +95,9 @@ def upsample_labels_and_colors(
     logits: torch.Tensor, size: tuple[int, int], palette: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`upsample_labels`, and with a ``(256, 3)`` uint8 ``palette`` the ``(H, W, 3)`` uint8
-    colour image ``palette[labels]``, built from the same cell grid: each output pixel is one
-    32-bit word (colour in bytes 0-2, label in byte 3), repeated per cell and written per band
-    block, then split in two (cheaper than a lookup per output pixel)."""
+    colour image ``palette[labels]``, built from the same cell grid: the cells are widened to the
+    output width, coloured at that height ``h`` and repeated row by row (whole rows copied), then
+    the band blocks written in both images (cheaper than a lookup per output pixel)."""
     logits = logits.to(torch.float32)
     _, h, w = logits.shape
     height, width = size
@@ -105,25 +105,19 @@ def upsample_labels_and_colors(
     cells = cell_classes(logits)
     row_start, row_count = _spans(rows.low, h)
     col_start, col_count = _spans(cols.low, w)
-    if palette is None:
-        words = np.arange(256, dtype=np.uint8)  # the label itself
-        image = np.repeat(np.repeat(cells, row_count, axis=0), col_count, axis=1)  # (H, W) uint8
-    else:
-        rgbl = np.empty((256, 4), dtype=np.uint8)
-        rgbl[:, :3], rgbl[:, 3] = palette, np.arange(256)
-        words = rgbl.view(np.uint32)[:, 0]  # (256,) the word of each class
-        image = np.repeat(np.repeat(words[cells], row_count, axis=0), col_count, axis=1)  # (H, W) uint32
-    flat = image.ravel()  # a view: writes land in image
+    wide = np.repeat(cells, col_count, axis=1)  # (h, W): columns first, the per-item repeat on h rows
+    labels = np.repeat(wide, row_count, axis=0)  # (H, W)
+    color = None if palette is None else np.repeat(colorize(wide, palette), row_count, axis=0)  # (H, W, 3)
     table = logits.reshape(logits.shape[0], h * w)  # (C, h*w)
     for ys, xs in _band_blocks(cells, row_start, row_count, col_start, col_count):
         where = (ys[:, :, None] * width + xs[:, None, :]).ravel()  # flat output pixels
-        flat[where] = words[_blend_block_argmax(table, w, rows, cols, ys, xs).ravel()]
-    if palette is None:
-        return image, None
-    split = image.view(np.uint8).reshape(height, width, 4)
-    if cv2 is None:  # pragma: no cover - opencv is a dependency
-        return split[..., 3].copy(), np.ascontiguousarray(split[..., :3])
-    return cv2.extractChannel(split, 3), cv2.cvtColor(split, cv2.COLOR_RGBA2RGB)
+        block = _blend_block_argmax(table, w, rows, cols, ys, xs).ravel()
+        labels.ravel()[where] = block  # ravel: a view of the contiguous image
+        if color is not None:
+            channels, flat = palette[block], color.ravel()
+            for channel in range(3):  # byte-wise: 3-byte items are slow to scatter
+                flat[where * 3 + channel] = channels[:, channel]
+    return labels, color
 
 
 def _band_blocks(

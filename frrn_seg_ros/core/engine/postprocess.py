@@ -20,8 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..labels import colorize
+from ..opencv import cv2
 from .config import OutputRequest
-from .convert import cv2
 from .label_upsample import upsample_labels_and_colors
 from .preprocess import Geometry
 
@@ -139,13 +140,6 @@ def postprocess_host(
             item["confidence"] = conf_t[index].numpy()
         results.append(item)
     return results
-
-
-def colorize(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """``(H, W)`` uint8 labels -> ``(H, W, 3)`` uint8 colours from a ``(256, 3)`` uint8 palette."""
-    if cv2 is None:  # pragma: no cover
-        return palette[labels]
-    return cv2.LUT(cv2.merge((labels, labels, labels)), palette.reshape(256, 1, 3))
 
 
 def blend(color: np.ndarray, image: np.ndarray, alpha: float) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .convert import cv2
+from ..opencv import cv2
 
 
 @dataclass(frozen=True)
