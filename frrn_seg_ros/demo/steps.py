@@ -135,7 +135,7 @@ def ensure_model(
     checkpoint, summary = final / "model.safetensors", final / "training.json"
     if not retrain and checkpoint.is_file() and summary.is_file():
         return StepResult(checkpoint, True, json.loads(summary.read_text()))
-    from training.export import export_checkpoint
+    from training.export_checkpoint import export_checkpoint
     from training.trainer import Trainer
 
     for name in ("training", "training.trainer", "training.evaluate", "training.datasets"):

@@ -60,7 +60,7 @@ def tiny_onnx(tmp_path_factory) -> Path:
     import torch
 
     from frrn_seg_ros.core.checkpoint import default_meta
-    from frrn_seg_ros.core.export import export_onnx
+    from frrn_seg_ros.core.model_export import export_onnx
     from frrn_seg_ros.core.models import build_model
 
     torch.manual_seed(0)

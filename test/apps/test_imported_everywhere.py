@@ -11,7 +11,7 @@ from frrn_lasagne_reference import random_arrays
 
 from frrn_seg_ros.cli import export
 from frrn_seg_ros.cli.import_weights import main as import_main
-from frrn_seg_ros.core.export import read_onnx_meta
+from frrn_seg_ros.core.model_export import read_onnx_meta
 from frrn_seg_ros.replay import evaluate as replay_eval
 from frrn_seg_ros.replay import make_bag
 

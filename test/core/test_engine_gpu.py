@@ -140,7 +140,7 @@ def test_device_part_never_waits_for_the_host(encoding: str) -> None:
 def train_demo_checkpoint(root: Path, device: str, iterations: int) -> Path:
     """The demo's recipe and synthetic scenes, trained for ``iterations`` on ``device``."""
     from frrn_seg_ros.demo.steps import DemoConfig, ensure_data, training_config
-    from training.export import export_checkpoint
+    from training.export_checkpoint import export_checkpoint
     from training.trainer import Trainer
 
     cfg = DemoConfig(iters=iterations, frames=8)

@@ -15,7 +15,7 @@ from training.cli import main as cli_main
 from training.config import RECIPE_DIR, load_recipe
 from training.evaluate import evaluate, predict_logits
 from training.evaluate import main as eval_main
-from training.export import export_checkpoint
+from training.export_checkpoint import export_checkpoint
 from training.state import load_training_state
 from training.synthetic import write_dataset
 from training.trainer import Trainer

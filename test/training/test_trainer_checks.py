@@ -13,7 +13,7 @@ from torch import nn
 from frrn_seg_ros.core.checkpoint import load_model
 from frrn_seg_ros.core.labels import get_label_set
 from training.config import load_recipe
-from training.export import export_checkpoint
+from training.export_checkpoint import export_checkpoint
 from training.state import load_training_state
 from training.trainer import Trainer
 

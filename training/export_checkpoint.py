@@ -1,7 +1,7 @@
 """Training checkpoint (model + optimizer + RNG ...) -> node checkpoint (weights + metadata).
 
-    python -m training.export runs/frrn_a_cityscapes/best.pt models/frrn_a_cityscapes.pt
-    python -m training.export IN OUT.safetensors
+    python -m training.export_checkpoint runs/frrn_a_cityscapes/best.pt models/frrn_a_cityscapes.pt
+    python -m training.export_checkpoint IN OUT.safetensors
 
 The output is written by :func:`frrn_seg_ros.core.checkpoint.save_checkpoint` with
 :func:`~frrn_seg_ros.core.checkpoint.default_meta` plus provenance (dataset, recipe, iterations,
@@ -67,7 +67,7 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m training.export_checkpoint", description=__doc__.split("\n\n")[0])
     parser.add_argument("src", help="training checkpoint (best.pt / latest.pt)")
     parser.add_argument("dst", help="node checkpoint to write (.pt or .safetensors)")
     args = parser.parse_args(argv)
