@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointMeta
-from .model_export import DEFAULT_OPSET, export_onnx, save_self_contained, verify_export
 from .files import atomic_write
+from .model_export import DEFAULT_OPSET, export_onnx, save_self_contained, verify_export
 
 LOG = logging.getLogger(__name__)
 ORT_CACHE_ENV = "FRRN_SEG_ORT_CACHE"

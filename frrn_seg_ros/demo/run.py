@@ -6,9 +6,9 @@
 Four steps, each cached under ``--cache-dir`` (default ``$FRRN_SEG_CACHE`` or
 ``~/.cache/frrn_seg_ros/demo``) and reused by the next run:
 
-1. synthetic street scenes (``training.synthetic``) in the Cityscapes layout;
-2. a small CSRNet-light trained on them on the CPU (``training.trainer``), exported as a node
-   checkpoint (``training.export_checkpoint``);
+1. synthetic street scenes (``frrn_seg_training.synthetic``) in the Cityscapes layout;
+2. a small CSRNet-light trained on them on the CPU (``frrn_seg_training.trainer``), exported as a node
+   checkpoint (``frrn_seg_training.export_checkpoint``);
 3. a rosbag2 (mcap) camera stream of the validation scenes with ground truth (``make_bag``);
 4. the real ``segment_node`` started as a child process, the bag replayed to it over DDS
    (``frrn_seg_replay_eval`` node mode, lockstep), with its published topics and a live diagnostics line;

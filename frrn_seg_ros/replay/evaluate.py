@@ -97,7 +97,7 @@ def evaluate_with_meta(
     ``on_node_ready`` (node mode) is called once the node is up and before the first frame is
     sent: the node idles meanwhile, so a caller can look at it in the ROS graph without a race.
     """
-    from training.metrics import ConfusionMeter
+    from frrn_seg_training.metrics import ConfusionMeter
 
     opts.validate()
     frames, total, source = open_source(opts)

@@ -15,8 +15,8 @@ TINY_HW = (64, 96)  # multiples of 32: every architecture runs at it without pad
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
-    """Four val scenes of 64x96 written by training.synthetic (Cityscapes layout, labelIds)."""
-    from training.synthetic import write_dataset
+    """Four val scenes of 64x96 written by frrn_seg_training.synthetic (Cityscapes layout, labelIds)."""
+    from frrn_seg_training.synthetic import write_dataset
 
     return write_dataset(tmp_path_factory.mktemp("synth"), train=0, val=4, size=TINY_HW, seed=3)
 
