@@ -5,12 +5,20 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "frrn_seg_ros"
+# The training/ folder installs under a project-specific import name: "training" alone is a name
+# other projects use too, and would clash in a shared site-packages.
+TRAINING = "frrn_seg_training"
 
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
-    package_data={"training": ["recipes/*.yaml"]},
+    packages=[
+        *find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+        TRAINING,
+        *(f"{TRAINING}.{sub}" for sub in find_packages(where="training")),
+    ],
+    package_dir={TRAINING: "training"},
+    package_data={TRAINING: ["recipes/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -39,8 +47,8 @@ setup(
             "frrn_seg_make_bag = frrn_seg_ros.replay.make_bag:main",
             "frrn_seg_export = frrn_seg_ros.cli.export:main",
             "frrn_seg_import = frrn_seg_ros.cli.import_weights:main",
-            "frrn_seg_train = training.cli:main",
-            "frrn_seg_synth = training.synthetic:main",
+            "frrn_seg_train = frrn_seg_training.cli:main",
+            "frrn_seg_synth = frrn_seg_training.synthetic:main",
         ],
     },
 )

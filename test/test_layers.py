@@ -2,7 +2,8 @@
 
 Every module of ``frrn_seg_ros/`` and ``training/`` is parsed with ``ast`` (nothing is imported);
 every import counts, top-level or inside a function, relative ones resolved. A failure names the
-file, the line and the import.
+file, the line and the import. ``training/`` installs as ``frrn_seg_training`` (setup.py's
+``package_dir``), so its modules are named that way here and an import of a bare ``training`` fails.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("frrn_seg_ros", "training")
+#: Import name of each project package -> its folder at the repository root.
+PACKAGES = {"frrn_seg_ros": "frrn_seg_ros", "frrn_seg_training": "training"}
 
 # ---------------------------------------------------------------------------------- the rules
 #: Layer of a module: the first prefix that matches its dotted name.
 LAYER_OF = {
     "frrn_seg_ros.core": "core",  # models, engine, checkpoints, export: torch and numpy, no ROS
-    "training": "training",  # the papers' recipes, data and loop; builds on core
+    "frrn_seg_training": "training",  # training/: the papers' recipes, data and loop; builds on core
     "frrn_seg_ros.ros": "ros",  # the node and the rclpy-side helpers; builds on core
     "frrn_seg_ros.replay": "app",  # command lines and tools built on the layers below
     "frrn_seg_ros.bench": "app",
@@ -66,9 +68,9 @@ class Import:
 def project_modules() -> dict[str, Path]:
     """``{dotted name: file}`` of every module; a package is its ``__init__``."""
     modules = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+    for package, folder in PACKAGES.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = (package, *path.relative_to(ROOT / folder).with_suffix("").parts)
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             modules[name] = path
     return modules
@@ -159,13 +161,14 @@ def cycles(edges: list[Import]) -> list[list[str]]:
 def test_every_module_has_a_layer_and_every_import_is_read() -> None:
     modules = project_modules()
     assert {"frrn_seg_ros.core.checkpoint", "frrn_seg_ros.ros.node", "frrn_seg_ros.replay.evaluate",
-            "frrn_seg_ros.bench.node", "frrn_seg_ros.demo.run", "training.trainer"} <= set(modules)
+            "frrn_seg_ros.bench.node", "frrn_seg_ros.demo.run", "frrn_seg_training.trainer"} <= set(modules)
     assert [m for m in modules if layer(m) is None] == []
     edges = all_imports()
     # in-function imports and relative ones are read: two that sit inside functions
     assert any(e.module == "frrn_seg_ros.core.checkpoint" and e.target == "frrn_seg_ros.core.models"
                for e in edges)
-    assert any(e.module == "frrn_seg_ros.replay.evaluate" and e.target == "training.metrics" for e in edges)
+    assert any(e.module == "frrn_seg_ros.replay.evaluate" and e.target == "frrn_seg_training.metrics"
+               for e in edges)
 
 
 def test_no_import_cycles() -> None:
@@ -190,6 +193,29 @@ def test_layers_import_only_what_they_may() -> None:
     assert not bad, "\n".join(bad)
 
 
+def test_imports_use_installed_names_not_folder_names() -> None:
+    """``import training`` works from the repository root only; installed, the package is
+    ``frrn_seg_training``. Checked in the packages and in everything that imports them."""
+    folder_names = {folder: name for name, folder in PACKAGES.items() if folder != name}
+    files = [path for folder in (*PACKAGES.values(), "test", "launch", "benchmarks")
+             for path in sorted((ROOT / folder).rglob("*.py"))]
+    bad = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                targets = [node.module or ""]
+            else:
+                continue
+            for target in targets:
+                if (top := target.split(".")[0]) in folder_names:
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}  "
+                               f"(the folder {top}/ installs as {folder_names[top]})")
+    assert len(files) > 100
+    assert not bad, "\n".join(bad)
+
+
 def test_the_checker_sees_a_cycle_and_a_layer_breach() -> None:
     """The rules above catch what they claim to, on two hand-made imports."""
     fake = [Import("a", "b", "a.py", 1, "import b"), Import("b", "a", "b.py", 3, "from a import x")]
@@ -198,4 +224,5 @@ def test_the_checker_sees_a_cycle_and_a_layer_breach() -> None:
     assert _resolve("frrn_seg_ros.core.models.resnet", False, 2, "safe_load") == "frrn_seg_ros.core.safe_load"
     assert _resolve("frrn_seg_ros.ros", True, 1, "env") == "frrn_seg_ros.ros.env"
     assert layer("frrn_seg_ros.core.engine.engine") == "core" and layer("frrn_seg_ros.demo.live") == "app"
+    assert layer("frrn_seg_training.trainer") == "training" and layer("training.trainer") is None
     assert "ros" not in MAY_IMPORT["core"] and "core" not in MAY_IMPORT_ROS

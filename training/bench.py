@@ -5,8 +5,8 @@ tensors at the recipe's training size times ``--scale`` (data loading excluded),
 model, loss and optimizer, and FRRN with and without gradient checkpointing. Results go to
 ``benchmarks/results/training_<device>.json`` and ``.md`` with the device name.
 
-    python -m training.bench --scale 0.25 --batch 1 --iters 3      # CPU, reduced size
-    python -m training.bench --device cuda --amp bf16               # GPU, paper sizes
+    python -m frrn_seg_training.bench --scale 0.25 --batch 1 --iters 3      # CPU, reduced size
+    python -m frrn_seg_training.bench --device cuda --amp bf16               # GPU, paper sizes
 """
 
 from __future__ import annotations
@@ -174,7 +174,9 @@ def write_markdown(rows: list[dict], path: Path, note: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m frrn_seg_training.bench", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--recipes", default="all", help="comma-separated recipe names, or all")
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the recipe's training H and W")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: the recipe's)")
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     sys.executable,
                     "-m",
-                    "training.bench",
+                    "frrn_seg_training.bench",
                     "--one",
                     recipe,
                     "--scale",
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     note = (
-        f"Measured by `python -m training.bench {' '.join(argv or sys.argv[1:])}`: random tensors "
+        f"Measured by `python -m frrn_seg_training.bench {' '.join(argv or sys.argv[1:])}`: random tensors "
         f"(no data loading), scale {args.scale} of each recipe's training size, median of {args.iters} "
         f"steps after {args.warmup} warm-up, torch {torch.__version__}."
     )

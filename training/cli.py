@@ -1,10 +1,10 @@
-"""``frrn_seg_train`` / ``python -m training.cli``: train a recipe.
+"""``frrn_seg_train`` / ``python -m frrn_seg_training.cli``: train a recipe.
 
     frrn_seg_train --recipe training/recipes/frrn_a_cityscapes.yaml --data-root $CITYSCAPES_DATASET \
         [--set train.batch_size=2 ...] [--output runs/NAME] [--resume runs/NAME/latest.pt] \
         [--max-iters N] [--device auto|cpu|cuda|cuda:N] [--dataset synthetic]
 
-Multi-GPU: ``torchrun --nproc_per_node=4 -m training.cli --recipe ... --set model.sync_bn=true``.
+Multi-GPU: ``torchrun --nproc_per_node=4 -m frrn_seg_training.cli --recipe ... --set model.sync_bn=true``.
 ``--dataset synthetic`` without ``--data-root`` writes a small synthetic set into the output folder.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import ConfigError, load_recipe, recipe_name
 
-log = logging.getLogger("training")
+log = logging.getLogger("frrn_seg_training")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Cityscapes and CamVid (SegNet 11-class layout, or full-resolution 32-class colour labels).
 
 Every dataset yields ``(image [3, H, W] float32, label [H', W'] int64)`` through a pipeline
-(:mod:`training.sample_pipeline`); label maps hold train ids with void = 255. File pairing is checked
+(:mod:`frrn_seg_training.sample_pipeline`); label maps hold train ids with void = 255. File pairing is checked
 when the dataset is built: a missing or misnamed file raises :class:`DatasetError` naming it.
 Per-sample randomness is drawn from ``numpy.random.default_rng([seed, epoch, index])``, so a
 sample does not depend on worker count or order and resumed runs see the same augmentations.
@@ -195,7 +195,7 @@ def build_dataset(
 ) -> SegmentationDataset:
     """Dataset ``name`` in {'cityscapes', 'synthetic', 'camvid', 'camvid_color'} for ``split``.
 
-    'synthetic' is a folder written by :mod:`training.synthetic` (Cityscapes layout).
+    'synthetic' is a folder written by :mod:`frrn_seg_training.synthetic` (Cityscapes layout).
     ``limit`` keeps the first ``limit`` samples (quick runs).
     """
     if name in ("cityscapes", "synthetic"):

@@ -4,7 +4,7 @@ Logits are computed on the (possibly subsampled) network input padded to the mod
 divisor, cropped back, upsampled bilinearly to the label resolution and arg-maxed (FRRN paper
 Sec. 5; CSRNet evaluates single scale at full resolution).
 
-    python -m training.evaluate --checkpoint model.pt --dataset cityscapes --data-root DIR \
+    python -m frrn_seg_training.evaluate --checkpoint model.pt --dataset cityscapes --data-root DIR \
         --split val [--downsample N] [--trimap 1,2,4,8,16,32,64,80] [--write-predictions OUT]
 
 Without ``--downsample`` the input subsampling the model was trained at is used: the value the
@@ -156,14 +156,16 @@ def default_downsample(architecture: str, provenance: dict | None = None) -> tup
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m training.evaluate``: score a node checkpoint on a dataset split."""
+    """``python -m frrn_seg_training.evaluate``: score a node checkpoint on a dataset split."""
     from frrn_seg_ros.core.checkpoint import load_model
     from frrn_seg_ros.core.models import architecture_info
 
     from .datasets import build_dataset
     from .sample_pipeline import PipelineConfig, SamplePipeline
 
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m frrn_seg_training.evaluate", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--dataset", default="cityscapes")
     parser.add_argument("--data-root", default=None)

@@ -59,7 +59,7 @@ def class_balanced_weights(present: np.ndarray) -> np.ndarray:
 
 
 def dataset_sample_weights(dataset, cache_dir: str | Path | None = None) -> np.ndarray:
-    """Class-balanced weights of ``dataset`` (a :class:`training.datasets.SegmentationDataset`),
+    """Class-balanced weights of ``dataset`` (a :class:`frrn_seg_training.datasets.SegmentationDataset`),
     read from ``cache_dir/sample_weights.json`` when it lists exactly this dataset's images."""
     names = [dataset.name(i) for i in range(len(dataset))]
     cache = Path(cache_dir) / WEIGHTS_FILE if cache_dir is not None else None
@@ -82,7 +82,7 @@ class WeightedResumableSampler(Sampler[int]):
     """Draws ``len(weights)`` indices per epoch with replacement, probability proportional to
     ``weights``; the draw of epoch ``e`` is seeded by ``seed + e`` and sharded ``rank::world_size``,
     so skipping the first ``start`` indices of this rank reproduces an interrupted epoch exactly
-    (the interface of :class:`training.distributed.ResumableSampler`)."""
+    (the interface of :class:`frrn_seg_training.distributed.ResumableSampler`)."""
 
     def __init__(self, weights: np.ndarray, num_replicas: int = 1, rank: int = 0, seed: int = 0) -> None:
         self.weights = torch.as_tensor(np.asarray(weights, dtype=np.float64))

@@ -12,7 +12,7 @@ Layout (plain containers, tensors and numbers only)::
 ``run`` fixes what an exact resume depends on; :func:`check_resume_compatible` refuses a resume
 whose current config differs in any of them (the world size only warns).
 
-The node checkpoint (weights + metadata only) is made from this by :mod:`training.export`.
+The node checkpoint (weights + metadata only) is made from this by :mod:`frrn_seg_training.export_checkpoint`.
 """
 
 from __future__ import annotations

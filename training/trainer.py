@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 class Trainer:
-    """Builds everything from a recipe dict (see :mod:`training.config`) and runs it."""
+    """Builds everything from a recipe dict (see :mod:`frrn_seg_training.config`) and runs it."""
 
     def __init__(
         self,

@@ -5,7 +5,7 @@
         [--iters 10] [--node-frames 5 | --no-node] [--out benchmarks/results]
 
 Backends: ``pytorch`` (eager, channels_last, ``torch.inference_mode``), ``onnxruntime`` (the model
-exported at the fixed size with :func:`frrn_seg_ros.core.export.export_onnx`, run through
+exported at the fixed size with :func:`frrn_seg_ros.core.model_export.export_onnx`, run through
 :class:`OnnxSegmentationModel` with TensorRT > CUDA > CPU providers for the device), ``torch_compile``
 (optional, ``torch.compile`` default mode). ONNX Runtime fp16 runs on CUDA only: through TensorRT
 (``trt_fp16_enable``) where it is installed, else the graph converted to fp16 (fp32 inputs and
@@ -84,7 +84,7 @@ def _prepare(
     extra: dict[str, Any] = {}
     x = torch.rand(1, 3, *hw, device=device)
     if backend == "onnxruntime":
-        from frrn_seg_ros.core.export import export_onnx
+        from frrn_seg_ros.core.model_export import export_onnx
         from frrn_seg_ros.core.onnx_model import OnnxSegmentationModel
 
         path = Path(workdir) / f"{name}_{hw[0]}x{hw[1]}.onnx"

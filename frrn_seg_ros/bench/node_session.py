@@ -101,6 +101,6 @@ def frames_for(size: tuple[int, int], count: int = 4, kind: str = "scene") -> li
     if kind == "noise":
         rng = np.random.default_rng(0)
         return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
-    from training.synthetic import render_scene
+    from frrn_seg_training.synthetic import render_scene
 
     return [render_scene(np.random.default_rng([7, index]), *size)[0] for index in range(count)]

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from frrn_seg_ros.core.checkpoint import CheckpointError, default_meta, load_model
-from frrn_seg_ros.core.export import (
+from frrn_seg_ros.core.model_export import (
     DEFAULT_OPSET,
     EXPORTERS,
     MAX_ABS_TOL,

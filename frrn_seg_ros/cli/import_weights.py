@@ -6,7 +6,7 @@
 
 The checkpoint carries the architecture, the Cityscapes classes and colours, the input scaling,
 the input subsampling the weights were trained at (FRRN A: 4, B: 2; the node, frrn_seg_replay_eval and
-training.evaluate use it when no input size is given) and the provenance: source format, file
+frrn_seg_training.evaluate use it when no input size is given) and the provenance: source format, file
 name and sha256, the paper's reported mIoU. Any problem with the input file ends in one line
 naming the key or array (expected and found shapes), exit code 2, and nothing written.
 """

@@ -27,7 +27,7 @@ from frrn_seg_ros.core.checkpoint import CheckpointMeta
 from frrn_seg_ros.core.engine import Frame, check_frame, plan_geometry
 from frrn_seg_ros.core.engine.convert import to_rgb_host
 from frrn_seg_ros.core.engine.preprocess import normalisation, preprocess_host
-from frrn_seg_ros.core.export import save_self_contained
+from frrn_seg_ros.core.model_export import save_self_contained
 
 LOG = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, CheckpointMeta
-from .export import ExportInfo, read_onnx_meta
+from .model_export import ExportInfo, read_onnx_meta
 
 LOG = logging.getLogger(__name__)
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"

@@ -3,7 +3,7 @@
 :class:`AutoBackendModel` wraps the PyTorch network. For each input size it first sees (at most
 :data:`MAX_SIZES` sizes; the engine's warm-up shows it the configured input size, else the first
 frame's padded size) it gets an ONNX file from the cache, or exports one, checks its parity
-against PyTorch on a random input (:func:`~frrn_seg_ros.core.export.verify_export`) and only then
+against PyTorch on a random input (:func:`~frrn_seg_ros.core.model_export.verify_export`) and only then
 moves it into the cache. Later inputs of that size run through ONNX Runtime (1.5x faster than
 eager PyTorch on a CPU, and degrading less when the CPU is shared). Anything that goes wrong
 (ONNX Runtime or onnx not installed, export or parity failure, a non-fp32 precision) leaves that
@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointMeta
-from .export import DEFAULT_OPSET, export_onnx, save_self_contained, verify_export
 from .files import atomic_write
+from .model_export import DEFAULT_OPSET, export_onnx, save_self_contained, verify_export
 
 LOG = logging.getLogger(__name__)
 ORT_CACHE_ENV = "FRRN_SEG_ORT_CACHE"

@@ -6,9 +6,9 @@
 Four steps, each cached under ``--cache-dir`` (default ``$FRRN_SEG_CACHE`` or
 ``~/.cache/frrn_seg_ros/demo``) and reused by the next run:
 
-1. synthetic street scenes (``training.synthetic``) in the Cityscapes layout;
-2. a small CSRNet-light trained on them on the CPU (``training.trainer``), exported as a node
-   checkpoint (``training.export``);
+1. synthetic street scenes (``frrn_seg_training.synthetic``) in the Cityscapes layout;
+2. a small CSRNet-light trained on them on the CPU (``frrn_seg_training.trainer``), exported as a node
+   checkpoint (``frrn_seg_training.export_checkpoint``);
 3. a rosbag2 (mcap) camera stream of the validation scenes with ground truth (``make_bag``);
 4. the real ``segment_node`` started as a child process, the bag replayed to it over DDS
    (``frrn_seg_replay_eval`` node mode, lockstep), with its published topics and a live diagnostics line;
@@ -20,23 +20,19 @@ DDS stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``); the dem
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import sys
 import time
 import warnings
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from frrn_seg_ros.core.sizes import parse_hw
-
+from .options import DemoOptions
 from .steps import DemoConfig, StepResult, ensure_bag, ensure_data, ensure_model
 
 DEMO_DOMAIN_BASE = 50  # the demo's ROS_DOMAIN_ID when unset: 50 + pid % 50 (never the node default)
-QUICK = DemoConfig(size=(64, 128), train_scenes=16, frames=6, iters=40, batch=4, crop=(64, 128))
 
 
 class StepFailed(RuntimeError):
@@ -45,69 +41,6 @@ class StepFailed(RuntimeError):
     def __init__(self, step: str, error: BaseException) -> None:
         super().__init__(f"{type(error).__name__}: {error}")
         self.step = step
-
-
-def _size(text: str) -> tuple[int, int]:
-    return parse_hw(text, minimum=64, multiple=32)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    d = DemoConfig()
-    p = argparse.ArgumentParser(
-        prog="frrn_seg_demo",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--size", type=_size, default=None, help=f"scene HEIGHTxWIDTH (default {d.size[0]}x{d.size[1]})"
-    )
-    p.add_argument(
-        "--frames", type=int, default=None, help=f"frames in the camera stream (default {d.frames})"
-    )
-    p.add_argument("--iters", type=int, default=None, help=f"training iterations (default {d.iters})")
-    p.add_argument("--cache-dir", type=Path, default=None, help="where everything is kept")
-    p.add_argument("--retrain", action="store_true", help="train again even if a model is cached")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, few iterations (the test suite's run)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """One demo run: what to make (``config``), where to keep it, whether to retrain, progress bars."""
-
-    config: DemoConfig
-    cache_dir: Path
-    retrain: bool = False
-    progress: bool = True
-
-    @classmethod
-    def from_argv(cls, argv: list[str] | None = None) -> DemoOptions:
-        """The only place the demo's command line becomes options."""
-        args = build_parser().parse_args(argv)
-        cache = (args.cache_dir or default_cache_dir()).expanduser().resolve()
-        return cls(config_from_args(args), cache, args.retrain, not args.no_progress)
-
-
-def config_from_args(args: argparse.Namespace) -> DemoConfig:
-    cfg = QUICK if args.quick else DemoConfig()
-    if args.size is not None:
-        cfg = replace(
-            cfg, size=args.size, crop=(min(cfg.crop[0], args.size[0]), min(cfg.crop[1], args.size[1]))
-        )
-    if args.frames is not None:
-        if args.frames < 1:
-            raise SystemExit("frrn_seg_demo: --frames must be >= 1")
-        cfg = replace(cfg, frames=args.frames)
-    if args.iters is not None:
-        if args.iters < 1:
-            raise SystemExit("frrn_seg_demo: --iters must be >= 1")
-        cfg = replace(cfg, iters=args.iters)
-    return cfg
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("FRRN_SEG_CACHE") or Path.home() / ".cache" / "frrn_seg_ros" / "demo")
 
 
 def _local_ros_env() -> None:

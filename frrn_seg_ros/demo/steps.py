@@ -74,7 +74,7 @@ def _source_digest(module_file: str | Path) -> str:
 
 
 def data_key(cfg: DemoConfig) -> str:
-    from training import synthetic
+    from frrn_seg_training import synthetic
 
     return _digest(
         DEMO_VERSION, cfg.size, cfg.train_scenes, cfg.frames, cfg.seed, _source_digest(synthetic.__file__)
@@ -83,7 +83,7 @@ def data_key(cfg: DemoConfig) -> str:
 
 def model_key(cfg: DemoConfig) -> str:
     from frrn_seg_ros.core import models
-    from training.config import resolve_recipe_path
+    from frrn_seg_training.config import resolve_recipe_path
 
     recipe = resolve_recipe_path(cfg.recipe)
     # the model code too: a cached model trained by another version of the network is not reused
@@ -94,8 +94,9 @@ def model_key(cfg: DemoConfig) -> str:
 
 
 def ensure_data(cfg: DemoConfig, cache: Path) -> StepResult:
-    """Synthetic train/val scenes in the Cityscapes layout (:func:`training.synthetic.write_dataset`)."""
-    from training.synthetic import write_dataset
+    """Synthetic train/val scenes in the Cityscapes layout
+    (:func:`frrn_seg_training.synthetic.write_dataset`)."""
+    from frrn_seg_training.synthetic import write_dataset
 
     final = cache / f"data-{data_key(cfg)}"
     info = {"train": cfg.train_scenes, "val": cfg.frames, "size_hw": list(cfg.size)}
@@ -109,7 +110,7 @@ def ensure_data(cfg: DemoConfig, cache: Path) -> StepResult:
 
 def training_config(cfg: DemoConfig, data_root: Path) -> dict[str, Any]:
     """The recipe dict the demo trains with (paper recipe + :data:`TRAIN_OVERRIDES` + sizes)."""
-    from training.config import load_recipe
+    from frrn_seg_training.config import load_recipe
 
     overrides = [
         f"data.root={json.dumps(str(data_root))}",
@@ -135,11 +136,11 @@ def ensure_model(
     checkpoint, summary = final / "model.safetensors", final / "training.json"
     if not retrain and checkpoint.is_file() and summary.is_file():
         return StepResult(checkpoint, True, json.loads(summary.read_text()))
-    from training.export import export_checkpoint
-    from training.trainer import Trainer
+    from frrn_seg_training.export_checkpoint import export_checkpoint
+    from frrn_seg_training.trainer import Trainer
 
-    for name in ("training", "training.trainer", "training.evaluate", "training.datasets"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for suffix in ("", ".trainer", ".evaluate", ".datasets"):
+        logging.getLogger(f"frrn_seg_training{suffix}").setLevel(logging.WARNING)
     train_cfg = training_config(cfg, data_root)
     t0 = time.perf_counter()
     with atomic_folder(final) as tmp:

@@ -98,7 +98,7 @@ def model_meta(opts: ReplayOptions, dataset: str | None) -> Any:
 
     if opts.checkpoint is not None:
         if is_onnx(opts):
-            from frrn_seg_ros.core.export import read_onnx_meta
+            from frrn_seg_ros.core.model_export import read_onnx_meta
 
             return read_onnx_meta(opts.checkpoint)[0]
         return load_checkpoint(opts.checkpoint)[0]

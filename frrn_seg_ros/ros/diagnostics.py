@@ -78,8 +78,8 @@ def camera_level(snap: CameraSnapshot, th: Thresholds) -> tuple[int, str]:
         problems.append(f"dropping {snap.window_dropped}/{snap.window_received} frames")
     if th.stale_s and snap.since_last_input_s > th.stale_s:
         problems.append(f"no input for {snap.since_last_input_s:.1f} s")
-    if snap.processed == 0 and snap.bad_input:
-        return ERROR, f"every frame rejected: {snap.last_error}"
+    if snap.processed == 0 and (snap.bad_input or snap.segmentation_errors):
+        return ERROR, f"no frame segmented, every one dropped: {snap.last_error}"
     if problems:
         return WARN, "; ".join(problems)
     return OK, "ok"
@@ -100,6 +100,8 @@ def camera_status(node_name: str, snap: CameraSnapshot, th: Thresholds) -> Diagn
         "dropped_overwritten": str(snap.dropped_overwritten),
         "dropped_too_old": str(snap.dropped_too_old),
         "bad_input": str(snap.bad_input),
+        "segmentation_errors": str(snap.segmentation_errors),
+        "frames_ignored_inactive": str(snap.ignored_inactive),
         "resolution_changes": str(snap.resolution_changes),
         "uniform_frames": str(snap.uniform_frames),
         **{f"latency_{k}_ms": _fmt(v) for k, v in snap.latency_ms.items()},

@@ -50,15 +50,15 @@ class FrameMailbox:
                 return {}
             return {cam: slot.popleft() for cam, slot in self._slots.items() if slot}
 
-    def clear(self) -> int:
-        """Drop everything pending (counted as overwritten); return how many items were dropped."""
+    def clear(self) -> dict[str, int]:
+        """Drop everything pending (counted as overwritten); return ``{camera: items dropped}``."""
         with self._cond:
-            count = 0
+            dropped = {}
             for cam, slot in self._slots.items():
                 self._overwritten[cam] += len(slot)
-                count += len(slot)
+                dropped[cam] = len(slot)
                 slot.clear()
-            return count
+            return dropped
 
     def close(self) -> None:
         """Wake and release every waiter; later ``take`` calls return ``{}`` at once."""

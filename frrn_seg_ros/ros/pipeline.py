@@ -5,8 +5,11 @@ the worker loop takes them, on the node's :class:`TorchThread` (where the engine
 decodes, runs the one engine for all cameras (one batch per shape when ``batch_cameras``), and
 publishes labels (always) plus color/overlay/confidence (when enabled and, with
 ``publish.only_when_subscribed``, subscribed). Every output copies the input header. Bad
-frames are counted and logged (throttled); the next good frame is served. Decoding and the
-checks on each frame are :mod:`.frame_checks`.
+frames are counted and logged (throttled); the next good frame is served. A frame whose
+segmentation or publication raises is counted in ``segmentation_errors`` (one failing group of
+frames costs no other group its output); frames that arrive while processing is off are counted
+in ``ignored_inactive`` (see :mod:`.stats` for how the counters add up). Decoding and the checks
+on each frame are :mod:`.frame_checks`.
 
 Warm-up (``model.warmup_iters`` passes on a black frame) runs on the same thread after the
 topics exist: at ``model.input_height x model.input_width`` right away, or at the first frame's
@@ -109,7 +112,7 @@ class SegmentationPipeline:
     # ---- callbacks (executor thread): store and return ----
     def _on_image(self, cam: str, msg) -> None:
         if not self.processing.is_set():
-            self.stats[cam].on_input(False)
+            self.stats[cam].on_input(False, active=False)
             return
         overwritten = self.mailbox.put(cam, msg)
         self.stats[cam].on_input(overwritten)
@@ -137,16 +140,28 @@ class SegmentationPipeline:
     def _run(self) -> None:
         while not self._stop.is_set():
             items = self.mailbox.take(timeout=0.2)
-            if not items or not self.processing.is_set():
+            if not items:
                 continue
-            try:
-                self._process(items)
-            except Exception as exc:
-                if self._stop.is_set():
-                    break
-                self.log.error(f"segmentation failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+            if not self.processing.is_set():  # switched off after the frames were taken
                 for cam in items:
-                    self.stats[cam].last_error = f"{type(exc).__name__}: {exc}"
+                    self.stats[cam].on_ignored()
+                continue
+            settled = {cam: self.stats[cam].outcomes for cam in items}
+            try:
+                self._process(items, settled)
+            except Exception as exc:
+                self._count_failures(list(items), settled, exc)
+
+    def _count_failures(self, cams: list[str], settled: dict[str, int], exc: Exception) -> None:
+        """Count each frame of ``cams`` that has no outcome yet (its camera's ``outcomes`` still
+        equal ``settled``) as a segmentation error; nothing is counted once the node is stopping."""
+        if self._stop.is_set():
+            return
+        error = f"{type(exc).__name__}: {exc}"
+        self.log.error(f"segmentation failed: {error}", throttle_duration_sec=self.params.log_throttle_s)
+        for cam in cams:
+            if self.stats[cam].outcomes == settled[cam]:
+                self.stats[cam].on_drop("failed", error)
 
     def _bad(self, cam: str, error: str) -> None:
         self.stats[cam].on_drop("bad_input", error)
@@ -154,7 +169,7 @@ class SegmentationPipeline:
             f"camera '{cam}': bad input dropped: {error}", throttle_duration_sec=self.params.log_throttle_s
         )
 
-    def _process(self, items: dict) -> None:
+    def _process(self, items: dict, settled: dict[str, int]) -> None:
         p = self.params
         now_ns = self.node.get_clock().now().nanoseconds
         ready = []  # (cam, msg, frame, decode_ms)
@@ -183,7 +198,10 @@ class SegmentationPipeline:
             height, width = ready[0][2].data.shape[:2]
             self._warm_up(height, width)
         for group in groups.values():
-            self._segment_and_publish(group)
+            try:
+                self._segment_and_publish(group)
+            except Exception as exc:  # the model or a publisher raised: count it, serve the other groups
+                self._count_failures([cam for cam, *_ in group], settled, exc)
 
     def _segment_and_publish(self, group: list) -> None:
         wanted = {cam: [kind for kind in OUTPUT_KINDS if self._wanted(cam, kind)] for cam, *_ in group}
@@ -217,12 +235,14 @@ class SegmentationPipeline:
 
     # ---- control ----
     def set_processing(self, on: bool) -> None:
-        """Start or pause processing; pausing drops what is pending."""
+        """Start or pause processing; pausing discards what is pending (counted as ignored)."""
         if on:
             self.processing.set()
         else:
             self.processing.clear()
-            self.mailbox.clear()
+            for cam, count in self.mailbox.clear().items():
+                if count:
+                    self.stats[cam].on_ignored(count)
 
     def destroy(self) -> None:
         """Stop the worker (waits for the current batch, briefly once a stop signal came) and

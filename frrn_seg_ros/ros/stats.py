@@ -2,6 +2,13 @@
 
 All times are in seconds of ``time.monotonic()`` unless named ``*_ms``. Windows are time-based
 (``window_s``) and capped in length, so memory stays bounded at any frame rate.
+
+Every frame that arrives is counted in ``received`` and ends in exactly one outcome:
+``processed`` (published), dropped (``dropped_overwritten`` by a newer frame, ``dropped_too_old``,
+``bad_input``, ``segmentation_errors``: segmenting or publishing it raised), or
+``ignored_inactive`` (processing was off: lifecycle inactive or ``~/enable`` false). So
+``received == processed + dropped + ignored_inactive`` up to the frames in flight (at most one
+waiting and one being segmented per camera).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from frrn_seg_ros.core.percentiles import percentiles
 
 STAGES = ("decode", "convert", "preprocess", "inference", "postprocess", "publish")
 MAX_SAMPLES = 4096
+#: ``CameraStats.on_drop`` reason -> the counter it increments.
+DROP_COUNTERS = {"too_old": "dropped_too_old", "bad_input": "bad_input", "failed": "segmentation_errors"}
 
 
 class TimedWindow:
@@ -67,11 +76,13 @@ class CameraSnapshot:
     window_dropped: int = 0
     resolution_changes: int = 0
     uniform_frames: int = 0
+    segmentation_errors: int = 0
+    ignored_inactive: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def dropped(self) -> int:
-        return self.dropped_overwritten + self.dropped_too_old + self.bad_input
+        return self.dropped_overwritten + self.dropped_too_old + self.bad_input + self.segmentation_errors
 
 
 class CameraStats:
@@ -81,7 +92,7 @@ class CameraStats:
         self.camera = camera
         self._lock = threading.Lock()
         self.received = self.processed = self.dropped_too_old = self.bad_input = 0
-        self.dropped_overwritten = 0
+        self.dropped_overwritten = self.segmentation_errors = self.ignored_inactive = 0
         self.resolution_changes = self.uniform_frames = 0
         self._inputs = TimedWindow(window_s)
         self._outputs = TimedWindow(window_s)
@@ -93,26 +104,39 @@ class CameraStats:
         self.last_error = ""
         self._last_input = None
 
-    def on_input(self, overwritten: bool) -> None:
+    def on_input(self, overwritten: bool, active: bool = True) -> None:
+        """Count an arriving frame; ``overwritten``: it replaced a waiting one (that one is dropped);
+        ``active`` False: processing is off, so the frame is ignored."""
         with self._lock:
             now = time.monotonic()
             self.received += 1
             self._last_input = now
             self._inputs.add(1.0, now)
+            if not active:
+                self.ignored_inactive += 1
             if overwritten:
                 self.dropped_overwritten += 1
                 self._drops.add(1.0, now)
 
-    def on_drop(self, reason: str, error: str = "") -> None:
-        """Count a frame dropped for ``reason`` ('too_old' or 'bad_input')."""
+    def on_ignored(self, count: int = 1) -> None:
+        """Count ``count`` received frames discarded because processing was switched off."""
         with self._lock:
-            if reason == "too_old":
-                self.dropped_too_old += 1
-            else:
-                self.bad_input += 1
+            self.ignored_inactive += count
+
+    def on_drop(self, reason: str, error: str = "") -> None:
+        """Count a frame dropped for ``reason`` (a key of :data:`DROP_COUNTERS`)."""
+        counter = DROP_COUNTERS[reason]
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
             if error:
                 self.last_error = error
             self._drops.add(1.0)
+
+    @property
+    def outcomes(self) -> int:
+        """Frames the worker has settled: processed, or dropped by it (too old, bad, failed)."""
+        with self._lock:
+            return self.processed + self.dropped_too_old + self.bad_input + self.segmentation_errors
 
     def on_frame_checked(self, resolution_changed: bool, uniform: bool) -> None:
         """Count a decoded frame whose size differs from the last one's, or whose pixels are all
@@ -161,4 +185,6 @@ class CameraStats:
                 window_dropped=int(self._drops.values(now).size),
                 resolution_changes=self.resolution_changes,
                 uniform_frames=self.uniform_frames,
+                segmentation_errors=self.segmentation_errors,
+                ignored_inactive=self.ignored_inactive,
             )

@@ -15,8 +15,8 @@ TINY_HW = (64, 96)  # multiples of 32: every architecture runs at it without pad
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
-    """Four val scenes of 64x96 written by training.synthetic (Cityscapes layout, labelIds)."""
-    from training.synthetic import write_dataset
+    """Four val scenes of 64x96 written by frrn_seg_training.synthetic (Cityscapes layout, labelIds)."""
+    from frrn_seg_training.synthetic import write_dataset
 
     return write_dataset(tmp_path_factory.mktemp("synth"), train=0, val=4, size=TINY_HW, seed=3)
 
@@ -60,7 +60,7 @@ def tiny_onnx(tmp_path_factory) -> Path:
     import torch
 
     from frrn_seg_ros.core.checkpoint import default_meta
-    from frrn_seg_ros.core.export import export_onnx
+    from frrn_seg_ros.core.model_export import export_onnx
     from frrn_seg_ros.core.models import build_model
 
     torch.manual_seed(0)

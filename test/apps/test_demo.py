@@ -17,7 +17,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.ros
 
-QUICK_FRAMES = 6  # frrn_seg_ros.demo.run.QUICK.frames
+QUICK_FRAMES = 6  # frrn_seg_ros.demo.options.QUICK.frames
 # 19 Cityscapes classes, 8 drawn in the synthetic scenes: a model predicting one class everywhere
 # scores at most ~1/8 * (largest class share) ~ 0.05 mIoU; the quick model measured 0.649 (deterministic
 # on one machine; margin for other CPUs/threads).
@@ -105,3 +105,15 @@ def test_bad_option_is_a_clear_error(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and "multiples of 32" in proc.stderr
+
+
+@pytest.mark.parametrize("option", ["--frames", "--iters"])
+def test_a_count_below_one_is_a_clear_error(tmp_path, option):
+    proc = subprocess.run(
+        [sys.executable, "-m", "frrn_seg_ros.demo", option, "0", "--cache-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and f"argument {option}: must be >= 1, got 0" in proc.stderr
+    assert "Traceback" not in proc.stderr and not any(tmp_path.iterdir())

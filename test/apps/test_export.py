@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from frrn_seg_ros.core.checkpoint import CheckpointError, default_meta, save_checkpoint
-from frrn_seg_ros.core.export import (
+from frrn_seg_ros.core.model_export import (
     MIN_ARGMAX_AGREEMENT,
     compare_outputs,
     export_onnx,

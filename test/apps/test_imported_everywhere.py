@@ -1,4 +1,4 @@
-"""An imported authors' checkpoint runs wherever a checkpoint runs: replay_eval, training.evaluate,
+"""An imported authors' checkpoint runs wherever a checkpoint runs: replay_eval, frrn_seg_training.evaluate,
 ONNX export with its parity check, each at the resolution the weights were trained at."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from frrn_lasagne_reference import random_arrays
 
 from frrn_seg_ros.cli import export
 from frrn_seg_ros.cli.import_weights import main as import_main
-from frrn_seg_ros.core.export import read_onnx_meta
+from frrn_seg_ros.core.model_export import read_onnx_meta
 from frrn_seg_ros.replay import evaluate as replay_eval
 from frrn_seg_ros.replay import make_bag
 
@@ -38,7 +38,7 @@ def test_replay_eval_runs_the_import(imported_frrn_a, synthetic_root, tmp_path) 
 
 
 def test_training_evaluate_uses_the_trained_subsampling(imported_frrn_a, synthetic_root, capsys) -> None:
-    from training import evaluate
+    from frrn_seg_training import evaluate
 
     argv = [
         "--checkpoint",

@@ -140,8 +140,8 @@ def test_device_part_never_waits_for_the_host(encoding: str) -> None:
 def train_demo_checkpoint(root: Path, device: str, iterations: int) -> Path:
     """The demo's recipe and synthetic scenes, trained for ``iterations`` on ``device``."""
     from frrn_seg_ros.demo.steps import DemoConfig, ensure_data, training_config
-    from training.export import export_checkpoint
-    from training.trainer import Trainer
+    from frrn_seg_training.export_checkpoint import export_checkpoint
+    from frrn_seg_training.trainer import Trainer
 
     cfg = DemoConfig(iters=iterations, frames=8)
     data = ensure_data(cfg, root).path
@@ -153,13 +153,13 @@ def train_demo_checkpoint(root: Path, device: str, iterations: int) -> Path:
 
 @pytest.fixture(scope="module")
 def trained_checkpoint(tmp_path_factory) -> Path:
-    logging.getLogger("training").setLevel(logging.WARNING)
+    logging.getLogger("frrn_seg_training").setLevel(logging.WARNING)
     return train_demo_checkpoint(tmp_path_factory.mktemp("demo"), "cuda", iterations=400)
 
 
 def demo_scenes(count: int = 12, size: tuple[int, int] = (128, 256)) -> tuple[list, list]:
     """Fresh synthetic scenes (not the training ones): ``(H, W, 3)`` RGB and ``(H, W)`` labelIds."""
-    from training.synthetic import render_scene
+    from frrn_seg_training.synthetic import render_scene
 
     rng = np.random.default_rng(1234)
     scenes = [render_scene(rng, *size) for _ in range(count)]

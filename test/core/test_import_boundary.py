@@ -14,7 +14,7 @@ import importlib, pkgutil
 def reraise(name):
     importlib.import_module(name)
 names = []
-for root in ("frrn_seg_ros.core", "training"):
+for root in ("frrn_seg_ros.core", "frrn_seg_training"):
     package = importlib.import_module(root)
     names.append(root)
     for info in pkgutil.walk_packages(package.__path__, root + ".", onerror=reraise):
@@ -31,8 +31,8 @@ def test_every_core_and_training_module_imports_without_rclpy_and_torchvision() 
     imported = set(result.stdout.split())
     expected = {
         "frrn_seg_ros.core.checkpoint", "frrn_seg_ros.core.labels", "frrn_seg_ros.core.models.csrnet",
-        "frrn_seg_ros.core.models.resnet", "frrn_seg_ros.core.engine", "training.losses", "training.trainer",
-        "training.cli",
+        "frrn_seg_ros.core.models.resnet", "frrn_seg_ros.core.engine",
+        "frrn_seg_training.losses", "frrn_seg_training.trainer", "frrn_seg_training.cli",
     }
     assert expected <= imported, sorted(expected - imported)
     assert len(imported) >= 30, sorted(imported)  # the walk really descended into the packages

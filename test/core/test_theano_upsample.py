@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from frrn_seg_ros.core.checkpoint import default_meta
-from frrn_seg_ros.core.export import export_onnx
+from frrn_seg_ros.core.model_export import export_onnx
 from frrn_seg_ros.core.models import build_model
 from frrn_seg_ros.core.models.blocks import theano_upsample2x
 

@@ -93,6 +93,8 @@ def _snap(**kw):
         stats.on_output(kw.get("latency", 10.0), {"inference": 5.0}, "2x2", "rgb8")
     for _ in range(kw.pop("bad", 0)):
         stats.on_drop("bad_input", "boom")
+    for _ in range(kw.pop("failed", 0)):
+        stats.on_drop("failed", "engine error")
     return stats.snapshot()
 
 
@@ -103,6 +105,7 @@ def test_levels_follow_thresholds():
     assert camera_level(_snap(latency=900.0), th)[0] == DiagnosticStatus.ERROR
     assert camera_level(_snap(bad=8), th)[0] == DiagnosticStatus.WARN  # 8 dropped of 10 received
     assert camera_level(_snap(processed=0, bad=3), th)[0] == DiagnosticStatus.ERROR
+    assert camera_level(_snap(processed=0, failed=3), th)[0] == DiagnosticStatus.ERROR
     assert camera_level(_snap(received=0, processed=0), th)[0] == DiagnosticStatus.WARN
 
 
@@ -137,6 +140,9 @@ def test_mailbox_keeps_newest_and_counts_overwrites():
     for i in range(5):
         deep.put("a", i)
     assert deep.pending() == 3 and deep.overwritten("a") == 2 and deep.take(0) == {"a": 2}
+    box = FrameMailbox(["a", "b"])
+    box.put("a", 1)
+    assert box.clear() == {"a": 1, "b": 0} and box.pending() == 0  # per camera: pausing counts them
 
 
 @pytest.mark.parametrize(

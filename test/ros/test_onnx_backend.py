@@ -25,7 +25,7 @@ def onnx_file(tmp_path_factory, request):
     import torch
 
     from frrn_seg_ros.core.checkpoint import default_meta, save_checkpoint
-    from frrn_seg_ros.core.export import export_onnx
+    from frrn_seg_ros.core.model_export import export_onnx
     from frrn_seg_ros.core.models import build_model
 
     torch.manual_seed(1)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from frrn_seg_ros.core.labels import CAMVID_TABLE_32
-from training.synthetic import write_dataset
+from frrn_seg_training.synthetic import write_dataset
 
 
 @pytest.fixture(scope="session")

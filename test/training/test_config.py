@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from training.config import DEFAULTS, RECIPE_DIR, ConfigError, load_recipe, parse_override
+from frrn_seg_training.config import DEFAULTS, RECIPE_DIR, ConfigError, load_recipe, parse_override
 
 RECIPES = sorted(RECIPE_DIR.glob("*.yaml"))
 EXPECTED = {

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from frrn_seg_ros.core.labels import CITYSCAPES_LABEL_TO_TRAIN
-from training.datasets import DatasetError, build_dataset, camvid_pairs, cityscapes_pairs
-from training.sample_pipeline import PipelineConfig, SamplePipeline
-from training.synthetic import SYNTH_LABEL_IDS, write_dataset
-from training.synthetic import main as synth_main
+from frrn_seg_training.datasets import DatasetError, build_dataset, camvid_pairs, cityscapes_pairs
+from frrn_seg_training.sample_pipeline import PipelineConfig, SamplePipeline
+from frrn_seg_training.synthetic import SYNTH_LABEL_IDS, write_dataset
+from frrn_seg_training.synthetic import main as synth_main
 
 
 def _read(path):

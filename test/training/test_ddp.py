@@ -12,12 +12,12 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from training.builders import make_model
-from training.config import load_recipe
-from training.distributed import ResumableSampler, ShardSampler, shard_indices
-from training.evaluate import evaluate
-from training.losses import bootstrapped_cross_entropy
-from training.state import load_training_state
+from frrn_seg_training.builders import make_model
+from frrn_seg_training.config import load_recipe
+from frrn_seg_training.distributed import ResumableSampler, ShardSampler, shard_indices
+from frrn_seg_training.evaluate import evaluate
+from frrn_seg_training.losses import bootstrapped_cross_entropy
+from frrn_seg_training.state import load_training_state
 
 MODEL_CFG = {
     "model": {
@@ -62,8 +62,8 @@ def _worker(rank: int, world: int, port: int, out_dir: str, synth_root: str) -> 
         LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
-    from training.distributed import init_distributed
-    from training.trainer import Trainer
+    from frrn_seg_training.distributed import init_distributed
+    from frrn_seg_training.trainer import Trainer
 
     info = init_distributed(torch.device("cpu"))
     assert info.enabled and info.rank == rank and torch.distributed.get_backend() == "gloo"
@@ -113,7 +113,7 @@ def test_ddp_gradients_match_single_process(tmp_path, synth_root):
     assert (tmp_path / "rank0" / "latest.pt").is_file()
     assert not (tmp_path / "rank1" / "latest.pt").exists()
     # Validation under DDP (3 + 2 images, confusion matrices summed) = one process on all 5.
-    from training.trainer import Trainer
+    from frrn_seg_training.trainer import Trainer
 
     best = load_training_state(tmp_path / "rank0" / "best.pt")
     single = Trainer(best["config"], tmp_path / "single", device="cpu", show_progress=False)

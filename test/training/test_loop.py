@@ -11,14 +11,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from frrn_seg_ros.core.checkpoint import load_model
-from training.cli import main as cli_main
-from training.config import RECIPE_DIR, load_recipe
-from training.evaluate import evaluate, predict_logits
-from training.evaluate import main as eval_main
-from training.export import export_checkpoint
-from training.state import load_training_state
-from training.synthetic import write_dataset
-from training.trainer import Trainer
+from frrn_seg_training.cli import main as cli_main
+from frrn_seg_training.config import RECIPE_DIR, load_recipe
+from frrn_seg_training.evaluate import evaluate, predict_logits
+from frrn_seg_training.evaluate import main as eval_main
+from frrn_seg_training.export_checkpoint import export_checkpoint
+from frrn_seg_training.state import load_training_state
+from frrn_seg_training.synthetic import write_dataset
+from frrn_seg_training.trainer import Trainer
 
 RECIPES = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
 

@@ -8,7 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.losses import BootstrappedCrossEntropy, CrossEntropy, bootstrap_k, bootstrapped_cross_entropy
+from frrn_seg_training.losses import (
+    BootstrappedCrossEntropy,
+    CrossEntropy,
+    bootstrap_k,
+    bootstrapped_cross_entropy,
+)
 
 
 def _logits_from_margins(margins: list[float]) -> torch.Tensor:

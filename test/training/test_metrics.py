@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from frrn_seg_ros.core.labels import CITYSCAPES, cityscapes_label_ids_to_train_ids
-from training.evaluate import write_cityscapes_prediction
-from training.metrics import (
+from frrn_seg_training.evaluate import write_cityscapes_prediction
+from frrn_seg_training.metrics import (
     ConfusionMeter,
     TrimapMeter,
     boundary_band,
@@ -20,7 +20,7 @@ from training.metrics import (
     label_boundaries,
     mean_iou,
 )
-from training.synthetic import write_dataset
+from frrn_seg_training.synthetic import write_dataset
 
 
 def test_iou_hand_example():

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from training.evaluate import default_downsample
-from training.evaluate import main as eval_main
-from training.optim import build_optimizer, build_scheduler
+from frrn_seg_training.evaluate import default_downsample
+from frrn_seg_training.evaluate import main as eval_main
+from frrn_seg_training.optim import build_optimizer, build_scheduler
 
 
 class _WithBackbone(nn.Module):
@@ -82,9 +82,9 @@ def test_evaluate_scales_inputs_with_the_checkpoint_mean_and_std(synth_root, tmp
 
     from frrn_seg_ros.core.checkpoint import default_meta, save_checkpoint
     from frrn_seg_ros.core.models import architecture_info, build_model
-    from training.datasets import build_dataset
-    from training.evaluate import write_predictions
-    from training.sample_pipeline import PipelineConfig, SamplePipeline
+    from frrn_seg_training.datasets import build_dataset
+    from frrn_seg_training.evaluate import write_predictions
+    from frrn_seg_training.sample_pipeline import PipelineConfig, SamplePipeline
 
     torch.manual_seed(0)
     model = build_model("csrnet_light", num_classes=19).eval()

@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
-from training.cli import main as cli_main
-from training.config import RECIPE_DIR, ConfigError, load_recipe, recipe_protocol
+from frrn_seg_training.cli import main as cli_main
+from frrn_seg_training.config import RECIPE_DIR, ConfigError, load_recipe, recipe_protocol
 
 RECIPES = sorted(RECIPE_DIR.glob("*.yaml"))
 CITYSCAPES_CSRNET = [f"csrnet_{v}_cityscapes" for v in ("light", "medium", "heavy")]
@@ -118,7 +118,7 @@ def test_cli_bad_protocol_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_resume_refuses_another_protocol():
-    from training.state import check_resume_compatible, run_signature
+    from frrn_seg_training.state import check_resume_compatible, run_signature
 
     released = run_signature(load_recipe("frrn_a_cityscapes", ["protocol=released"]))
     paper = run_signature(load_recipe("frrn_a_cityscapes", ["protocol=paper"]))

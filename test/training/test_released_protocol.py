@@ -18,11 +18,11 @@ from torch import nn
 
 from frrn_seg_ros.core.models import build_model
 from frrn_seg_ros.core.models.blocks import FRRU, RU, SPFM
-from training import transforms as T
-from training.builders import make_model
-from training.config import load_recipe
-from training.optim import build_optimizer, build_scheduler, epoch_cosine_lr
-from training.state import PARTIAL_CHECKPOINT, remove_stale_partials, save_training_state
+from frrn_seg_training import transforms as T
+from frrn_seg_training.builders import make_model
+from frrn_seg_training.config import load_recipe
+from frrn_seg_training.optim import build_optimizer, build_scheduler, epoch_cosine_lr
+from frrn_seg_training.state import PARTIAL_CHECKPOINT, remove_stale_partials, save_training_state
 
 # ------------------------------------------------------------------------------ augmentation
 
@@ -191,7 +191,7 @@ def test_stale_partial_checkpoints_removed_at_start_with_a_log_line(tmp_path, ca
     keep[3].write_text("not the mkstemp shape")
     (run / "sub").mkdir()
     (run / "sub" / ".latest.pt.abcdefgh.tmp").write_text("other folder")
-    with caplog.at_level(logging.WARNING, logger="training.state"):
+    with caplog.at_level(logging.WARNING, logger="frrn_seg_training.state"):
         removed = remove_stale_partials(run)
     assert sorted(removed) == sorted(partials) and not any(p.exists() for p in partials)
     assert all(p.exists() for p in keep) and (run / "sub" / ".latest.pt.abcdefgh.tmp").exists()
@@ -204,7 +204,7 @@ def test_the_partial_of_a_save_killed_mid_write_is_recognised(tmp_path, repo_roo
     __reduce__ exits the process) leaves the atomic write's temporary file; PARTIAL_CHECKPOINT
     matches that name and remove_stale_partials deletes it."""
     code = (
-        "import os, sys, torch\nfrom training.state import save_training_state\n"
+        "import os, sys, torch\nfrom frrn_seg_training.state import save_training_state\n"
         "class Kill:\n    def __reduce__(self):\n        os._exit(9)\n"
         "save_training_state(sys.argv[1], {'model': {'w': torch.zeros(1000)}, 'z': Kill()})\n"
     )
@@ -223,7 +223,7 @@ def test_next_start_of_a_killed_run_removes_its_partials(synth_root, tmp_path, c
     the next save) is cleaned by the Trainer of the next start, which then resumes normally."""
     import tempfile
 
-    from training.trainer import Trainer
+    from frrn_seg_training.trainer import Trainer
 
     overrides = [f"data.root={synth_root}", "data.dataset=synthetic", "data.workers=0", "data.downsample=4",
                  "train.batch_size=2", "train.iterations=2", "data.limit_val=1", "train.log_images=0"]
@@ -234,7 +234,7 @@ def test_next_start_of_a_killed_run_removes_its_partials(synth_root, tmp_path, c
     with open(fd, "wb") as f:
         torch.save(first.state_dict(), f)
         f.truncate(1000)  # cut mid-write
-    with caplog.at_level(logging.WARNING, logger="training.state"):
+    with caplog.at_level(logging.WARNING, logger="frrn_seg_training.state"):
         second = Trainer(cfg, tmp_path, device="cpu", resume=tmp_path / "latest.pt", show_progress=False)
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
     assert "partial checkpoint of a killed run" in caplog.text and partial in caplog.text

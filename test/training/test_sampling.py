@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from training.config import load_recipe
-from training.sampling import (
+from frrn_seg_training.config import load_recipe
+from frrn_seg_training.sampling import (
     WEIGHTS_FILE,
     WeightedResumableSampler,
     class_balanced_weights,
@@ -71,7 +71,7 @@ def test_weighted_sampler_resumes_and_shards_exactly():
 
 
 def test_trainer_uses_and_caches_class_balanced_weights(synth_root, tmp_path):
-    from training.trainer import Trainer
+    from frrn_seg_training.trainer import Trainer
 
     overrides = [
         f"data.root={synth_root}",

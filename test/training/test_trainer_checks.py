@@ -12,10 +12,10 @@ from torch import nn
 
 from frrn_seg_ros.core.checkpoint import load_model
 from frrn_seg_ros.core.labels import get_label_set
-from training.config import load_recipe
-from training.export import export_checkpoint
-from training.state import load_training_state
-from training.trainer import Trainer
+from frrn_seg_training.config import load_recipe
+from frrn_seg_training.export_checkpoint import export_checkpoint
+from frrn_seg_training.state import load_training_state
+from frrn_seg_training.trainer import Trainer
 
 
 def _frrn_overrides(root, batch: int, accumulate: int = 1) -> list[str]:
@@ -72,7 +72,7 @@ def test_accumulate_two_equals_double_batch(synth_root, tmp_path):
 def test_resume_refuses_changed_batch_settings(synth_root, tmp_path, caplog):
     overrides = _frrn_overrides(synth_root, batch=2)
     cfg = load_recipe("frrn_a_cityscapes", overrides)
-    with caplog.at_level(logging.WARNING, logger="training"):
+    with caplog.at_level(logging.WARNING, logger="frrn_seg_training"):
         trainer = Trainer(cfg, tmp_path, device="cpu", show_progress=False)
     assert "FROM SCRATCH" not in caplog.text  # FRRN has no pre-trained backbone to miss
     trainer.fit(max_iters=1)
@@ -121,7 +121,7 @@ def test_camvid_recipe_end_to_end(tmp_path, camvid_writer, caplog):
         "train+val",
         "test",
     )
-    with caplog.at_level(logging.WARNING, logger="training"):
+    with caplog.at_level(logging.WARNING, logger="frrn_seg_training"):
         trainer = Trainer(cfg, tmp_path / "run", device="cpu", show_progress=False)
     assert "FROM SCRATCH" in caplog.text and "model.pretrained_backbone=" in caplog.text
     assert len(trainer.data.train_set) == 3 and len(trainer.data.val_set) == 1
@@ -143,7 +143,7 @@ def test_camvid_recipe_end_to_end(tmp_path, camvid_writer, caplog):
 
 
 def test_scratch_on_purpose_builds_without_the_warning():
-    from training.builders import SCRATCH, make_model, scratch_backbone_warning
+    from frrn_seg_training.builders import SCRATCH, make_model, scratch_backbone_warning
 
     cfg = load_recipe("csrnet_light_cityscapes", [f"model.pretrained_backbone={SCRATCH}"])
     assert scratch_backbone_warning(cfg) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import transforms as T
+from frrn_seg_training import transforms as T
 
 
 def test_majority_vote_needs_more_than_half():

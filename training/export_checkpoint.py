@@ -1,11 +1,11 @@
 """Training checkpoint (model + optimizer + RNG ...) -> node checkpoint (weights + metadata).
 
-    python -m training.export runs/frrn_a_cityscapes/best.pt models/frrn_a_cityscapes.pt
-    python -m training.export IN OUT.safetensors
+    python -m frrn_seg_training.export_checkpoint runs/frrn_a_cityscapes/best.pt models/frrn_a_cityscapes.pt
+    python -m frrn_seg_training.export_checkpoint IN OUT.safetensors
 
 The output is written by :func:`frrn_seg_ros.core.checkpoint.save_checkpoint` with
 :func:`~frrn_seg_ros.core.checkpoint.default_meta` plus provenance (dataset, recipe, iterations,
-mIoU, and ``input_downsample``, the input subsampling ``training.evaluate`` defaults to), so
+mIoU, and ``input_downsample``, the input subsampling ``frrn_seg_training.evaluate`` defaults to), so
 :func:`~frrn_seg_ros.core.checkpoint.load_model` and the node can use it directly.
 """
 
@@ -67,7 +67,9 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m frrn_seg_training.export_checkpoint", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("src", help="training checkpoint (best.pt / latest.pt)")
     parser.add_argument("dst", help="node checkpoint to write (.pt or .safetensors)")
     args = parser.parse_args(argv)
