@@ -259,3 +259,14 @@ def test_host_path_runs_torch_single_threaded_and_restores_the_count(monkeypatch
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_yuv_labels_do_not_depend_on_the_outputs_requested() -> None:
+    """On a CPU the network input of a YUV frame is the same whether or not the overlay (which
+    needs the camera-size RGB) is requested."""
+    engine = SegmentationEngine(TinyConvNet(), make_meta(), EngineConfig(device="cpu", warmup_iters=0))
+    packed = np.random.default_rng(4).integers(0, 256, (24, 32, 2)).astype(np.uint8)
+    plain = engine.segment([Frame(packed, "yuv422")])[0]
+    full = engine.segment([Frame(packed, "yuv422")], OutputRequest(color=True, overlay=True))[0]
+    np.testing.assert_array_equal(plain.labels, full.labels)
+    assert full.overlay is not None and full.overlay.shape == (24, 32, 3)

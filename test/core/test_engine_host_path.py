@@ -182,3 +182,23 @@ def test_normalisation_matches_between_paths() -> None:
     host = preprocess_host([rgb], geometry, scale, bias)
     device = preprocess(torch.from_numpy(rgb).permute(2, 0, 1)[None], geometry, scale, bias)
     assert torch.allclose(host, device, atol=1e-5)
+
+
+def test_yuv_is_resized_then_converted_within_rounding_of_converting_first() -> None:
+    """The CPU path resizes YUV frames as Y Cr Cb and converts at the network size: within 2 levels
+    of converting the camera frame first (smooth scene, no clipping); the camera-size RGB that the
+    overlay needs is the plain conversion."""
+    from frrn_seg_ros.bench.stages import pack, synthetic_scene
+    from frrn_seg_ros.core.engine.convert import host_sources
+
+    packed = pack(synthetic_scene(64, 128), "yuv422")
+    array = check_frame(Frame(packed, "yuv422"), max_pixels=1 << 30)
+    images, convert, frames = host_sources([array], "yuv422", camera_rgb=True)
+    assert convert is not None and host_sources([array], "yuv422", camera_rgb=False)[2] == []
+    np.testing.assert_array_equal(frames[0], to_rgb_host(array, "yuv422"))
+    scale, bias = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
+    for size in ((16, 32), (40, 80), (64, 128)):
+        geometry = plan_geometry((64, 128), size, "resize", 1)
+        resized_first = preprocess_host(images, geometry, scale, bias, channels_last=False, convert=convert)
+        converted_first = preprocess_host(frames, geometry, scale, bias, channels_last=False)
+        assert (resized_first - converted_first).abs().max() <= 2.0, size

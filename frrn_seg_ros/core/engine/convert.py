@@ -206,15 +206,44 @@ def to_rgb_host(array: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def yuv422_to_rgb_host(array: np.ndarray, order: str) -> np.ndarray:
-    """``(H, W, 2)`` uint8 UYVY/YUYV -> ``(H, W, 3)`` uint8 RGB (BT.601 full range) with OpenCV.
+    """``(H, W, 2)`` uint8 UYVY/YUYV -> ``(H, W, 3)`` uint8 RGB (BT.601 full range) with OpenCV."""
+    return cv2.cvtColor(yuv422_to_ycrcb_host(array, order), cv2.COLOR_YCrCb2RGB)
 
-    One channel shuffle writes each pixel pair's ``Y0 V U Y1 V U`` (a ``(H, W/2, 6)`` array is a
-    ``(H, W, 3)`` image in memory: each chroma sample repeated for its pair), then one conversion.
-    """
+
+def yuv422_to_ycrcb_host(array: np.ndarray, order: str) -> np.ndarray:
+    """``(H, W, 2)`` uint8 UYVY/YUYV -> ``(H, W, 3)`` uint8 ``Y Cr Cb`` (each chroma sample repeated
+    for its pixel pair) by one OpenCV channel shuffle: a ``(H, W/2, 6)`` array holding each pair's
+    ``Y0 V U Y1 V U`` is a ``(H, W, 3)`` image in memory."""
     height, width, _ = array.shape
     quads = array.reshape(height, width // 2, 4)
     u_at, y0_at, v_at, y1_at = (0, 1, 2, 3) if order == "uyvy" else (1, 0, 3, 2)
     ycrcb = np.empty((height, width // 2, 6), dtype=np.uint8)
     pairs = (y0_at, 0, v_at, 1, u_at, 2, y1_at, 3, v_at, 4, u_at, 5)  # (from, to) channel pairs
     cv2.mixChannels([quads], [ycrcb], pairs)
-    return cv2.cvtColor(ycrcb.reshape(height, width, 3), cv2.COLOR_YCrCb2RGB)
+    return ycrcb.reshape(height, width, 3)
+
+
+def host_network_source(array: np.ndarray, encoding: str) -> tuple[np.ndarray, int | None]:
+    """The ``(H, W, 3)`` uint8 image the CPU path resizes for the network, and the OpenCV colour
+    conversion to apply after resizing (None: it is RGB already).
+
+    YUV 4:2:2 is resized as ``Y Cr Cb`` and converted at the network size: the conversion is
+    affine up to rounding, so this equals resizing the RGB frame within rounding, and skips a
+    full-resolution conversion when no output needs the camera-size RGB (only the overlay does).
+    """
+    if cv2 is not None and encoding in YUV_ORDER:
+        return yuv422_to_ycrcb_host(array, YUV_ORDER[encoding]), cv2.COLOR_YCrCb2RGB
+    return to_rgb_host(array, encoding), None
+
+
+def host_sources(
+    arrays: list[np.ndarray], encoding: str, camera_rgb: bool
+) -> tuple[list[np.ndarray], int | None, list[np.ndarray]]:
+    """Checked frames of one encoding -> the images to resize for the network, the conversion to
+    apply after resizing (see :func:`host_network_source`), and the camera-size RGB frames when
+    ``camera_rgb`` (the overlay needs them; ``[]`` otherwise unless they come for free)."""
+    sources = [host_network_source(array, encoding) for array in arrays]
+    images, convert = [image for image, _ in sources], sources[0][1]
+    if convert is None:
+        return images, None, images
+    return images, convert, [cv2.cvtColor(image, convert) for image in images] if camera_rgb else []

@@ -108,15 +108,16 @@ def upsample_labels_and_colors(
     wide = np.repeat(cells, col_count, axis=1)  # (h, W): columns first, the per-item repeat on h rows
     labels = np.repeat(wide, row_count, axis=0)  # (H, W)
     color = None if palette is None else np.repeat(colorize(wide, palette), row_count, axis=0)  # (H, W, 3)
+    if color is not None:
+        pixels = color.reshape(-1, 3).view("V3")  # (H*W, 1) views of the image, one item per pixel
+        colors = np.ascontiguousarray(palette, dtype=np.uint8).view("V3").ravel()  # (256,)
     table = logits.reshape(logits.shape[0], h * w)  # (C, h*w)
     for ys, xs in _band_blocks(cells, row_start, row_count, col_start, col_count):
         where = (ys[:, :, None] * width + xs[:, None, :]).ravel()  # flat output pixels
         block = _blend_block_argmax(table, w, rows, cols, ys, xs).ravel()
         labels.ravel()[where] = block  # ravel: a view of the contiguous image
-        if color is not None:
-            channels, flat = palette[block], color.ravel()
-            for channel in range(3):  # byte-wise: 3-byte items are slow to scatter
-                flat[where * 3 + channel] = channels[:, channel]
+        if color is not None:  # one 3-byte item per pixel: a scatter of (N, 3) rows is 2x slower
+            pixels.ravel()[where] = colors[block]
     return labels, color
 
 

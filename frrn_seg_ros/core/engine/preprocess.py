@@ -117,11 +117,14 @@ def preprocess_host(
     scale: torch.Tensor,
     bias: torch.Tensor,
     channels_last: bool = True,
+    convert: int | None = None,
 ) -> torch.Tensor:
     """``N`` x ``(H, W, 3)`` uint8 RGB host arrays -> ``(N, 3, Hp, Wp)`` float32 CPU network input.
 
     Resized with OpenCV on uint8 (``INTER_AREA`` when no axis grows, ``INTER_LINEAR`` otherwise),
-    then normalised and padded by :func:`normalise_and_pad` at the network size.
+    converted to RGB by the OpenCV code ``convert`` if given (frames in another colour space, see
+    :func:`~.convert.host_network_source`), then normalised and padded by
+    :func:`normalise_and_pad` at the network size.
     """
     if cv2 is None:  # pragma: no cover - without OpenCV, the torch path
         batch = torch.stack([torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1) for f in frames])
@@ -132,6 +135,8 @@ def preprocess_host(
         # INTER_AREA is nearest-like when enlarging
         method = cv2.INTER_AREA if no_axis_grows else cv2.INTER_LINEAR
         frames = [cv2.resize(frame, (width, height), interpolation=method) for frame in frames]
+    if convert is not None:
+        frames = [cv2.cvtColor(frame, convert) for frame in frames]
     batch = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).to(torch.float32)
     return normalise_and_pad(batch, geometry, scale, bias, channels_last)
 
