@@ -111,7 +111,7 @@ def evaluate_with_meta(
         if on_node_ready is not None and run.runner is not None:
             on_node_ready()
         replay_frames(frames, total, run, meter, tally, opts)
-        node_diag = finish_node(run, opts)
+        node_diag = finish_node(run, opts, tally.counts["processed"])
     finally:
         run.close(tally.counts["processed"])
     return report(opts, run, source, meter, tally, node_diag), run.meta
@@ -190,11 +190,12 @@ def save_frame_panel(item: BagFrame, pred: np.ndarray, palette: np.ndarray, inde
     return name
 
 
-def finish_node(run: ReplayRun, opts: ReplayOptions) -> dict[str, str]:
-    """Node mode: the node's last camera status, and the device/precision it reports running on."""
+def finish_node(run: ReplayRun, opts: ReplayOptions, processed: int) -> dict[str, str]:
+    """Node mode: the node's last camera status (once it counts the ``processed`` frames the
+    replay got answers to), and the device/precision it reports running on."""
     if run.runner is None:
         return {}
-    run.runner.wait_for_diagnostics()
+    run.runner.wait_for_diagnostics(processed)
     used = run.runner.model_diagnostics  # what the node reports it runs on (not 'auto')
     run.info.update(device=used.get("device", opts.device), precision=used.get("precision", opts.precision))
     return dict(run.runner.last_diagnostics)
