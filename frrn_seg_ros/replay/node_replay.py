@@ -125,10 +125,9 @@ class NodeReplay:
                     f"see {self.log_path}:\n{self._node_process.tail()}"
                 )
             if self._pub.get_subscription_count() > 0 and self._labels_sub.get_publisher_count() > 0:
-                # Both of this driver's endpoints have matched the node's. The node's own view of
-                # them is not observable from here: its labels are latched (see above), and its
-                # input reader gets a moment to match the image writer before the first frame.
-                time.sleep(0.3)
+                # No settling time needed for the node's own view of these endpoints: a reliable
+                # frame sent to a reader this writer has matched is re-sent once that reader has
+                # matched it too (heartbeat / NACK), and the labels are latched (see above).
                 return
             time.sleep(0.1)
         raise TimeoutError(
