@@ -94,16 +94,16 @@ class NodeReplay:
 
             self._ros = RosParticipant("frrn_seg_replay_eval")
             node = self._node = self._ros.node
-            reliable = ReliabilityPolicy.RELIABLE
-            qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=reliable)
+            # Latched both ways: a late-matching latched reader (the demo's live view) still gets
+            # the frames and labels sent before it matched; the node's volatile input gets none.
             latched = QoSProfile(
                 history=HistoryPolicy.KEEP_LAST,
                 depth=10,
-                reliability=reliable,
+                reliability=ReliabilityPolicy.RELIABLE,
                 durability=DurabilityPolicy.TRANSIENT_LOCAL,
             )
             msg_type = CompressedImage if self.transport == "compressed" else Image
-            self._pub = node.create_publisher(msg_type, self.image_topic, qos)
+            self._pub = node.create_publisher(msg_type, self.image_topic, latched)
             self._labels_sub = node.create_subscription(Image, self.labels_topic, self._on_labels, latched)
             if self.raw_labels_callback is not None:
                 node.create_subscription(
