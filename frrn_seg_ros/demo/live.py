@@ -71,14 +71,21 @@ class LiveView:
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LiveView:
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
         from frrn_seg_ros.ros.participant import RosParticipant
 
         self._ros = RosParticipant("frrn_seg_demo_view")
         self._node = self._ros.node
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        # Latched (the replay's frames and the node's labels are): frames sent before this view
+        # matched their writers still arrive, however quickly a fast machine starts replaying.
+        qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=10,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
         self._node.create_subscription(Image, f"/{self.camera}/image", self._on_image, qos)
         self._node.create_subscription(Image, f"/{self.camera}/segmentation/labels", self._on_labels, qos)
         self._node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)

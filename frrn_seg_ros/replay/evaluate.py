@@ -86,7 +86,7 @@ def evaluate_with_meta(
         if on_node_ready is not None and run.runner is not None:
             on_node_ready()
         replay_frames(frames, total, run, meter, tally, opts)
-        node_diag = finish_node(run, opts)
+        node_diag = finish_node(run, opts, tally.counts["processed"])
     finally:
         run.close(tally.counts["processed"])
     return report(opts, run, source, meter, tally, node_diag), run.meta

@@ -115,11 +115,12 @@ def predict(item: BagFrame, run: ReplayRun, latency: LatencyRecorder, read_ms: f
     return labels
 
 
-def finish_node(run: ReplayRun, opts: ReplayOptions) -> dict[str, str]:
-    """Node mode: the node's last camera status, and the device/precision it reports running on."""
+def finish_node(run: ReplayRun, opts: ReplayOptions, processed: int) -> dict[str, str]:
+    """Node mode: the node's last camera status (once it counts the ``processed`` frames the
+    replay got answers to), and the device/precision it reports running on."""
     if run.runner is None:
         return {}
-    run.runner.wait_for_diagnostics()
+    run.runner.wait_for_diagnostics(processed)
     used = run.runner.model_diagnostics  # what the node reports it runs on (not 'auto')
     run.info.update(device=used.get("device", opts.device), precision=used.get("precision", opts.precision))
     return dict(run.runner.last_diagnostics)

@@ -5,10 +5,13 @@
 from a :class:`~frrn_seg_ros.ros.participant.RosParticipant`: for each frame it publishes the
 image with RELIABLE QoS and waits for the labels message carrying the same header stamp before
 sending the next one, so every frame is processed (nothing overwritten in the node's single-slot
-mailbox). Frames are restamped with the current time (so the node's own latency diagnostics are meaningful);
-the frame_id is kept. It also listens to ``/diagnostics`` and keeps the camera's and the model's last
-status. ``raw_labels_callback`` (e.g. :class:`~frrn_seg_ros.replay.record.OutputRecorder`)
-gets the labels topic's serialized messages from a second, raw subscription.
+mailbox). The node's outputs are latched (transient local): a labels message published before
+the node's writer has matched this driver's reader still arrives once it has, so the first frame
+does not depend on how fast discovery completes on the node's side. Frames are restamped with
+the current time (so the node's own latency diagnostics are meaningful); the frame_id is kept.
+It also listens to ``/diagnostics`` and keeps the camera's and the model's last status.
+``raw_labels_callback`` (e.g. :class:`~frrn_seg_ros.replay.record.OutputRecorder`) gets the
+labels topic's serialized messages from a second, raw subscription.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class NodeReplay:
             "qos.input.reliability": "reliable",
             "qos.output.reliability": "reliable",
             "qos.output.depth": 10,
+            "qos.output.durability": "transient_local",
             "publish.color": False,
             **node_params,
         }
@@ -85,18 +89,26 @@ class NodeReplay:
         self._node_process = NodeProcess(cmd, log_path=self.log_path)
         try:
             from diagnostic_msgs.msg import DiagnosticArray
-            from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+            from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
             from sensor_msgs.msg import CompressedImage, Image
 
             self._ros = RosParticipant("frrn_seg_replay_eval")
             node = self._node = self._ros.node
-            reliable = ReliabilityPolicy.RELIABLE
-            qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=reliable)
+            # Latched both ways: a late-matching latched reader (the demo's live view) still gets
+            # the frames and labels sent before it matched; the node's volatile input gets none.
+            latched = QoSProfile(
+                history=HistoryPolicy.KEEP_LAST,
+                depth=10,
+                reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            )
             msg_type = CompressedImage if self.transport == "compressed" else Image
-            self._pub = node.create_publisher(msg_type, self.image_topic, qos)
-            node.create_subscription(Image, self.labels_topic, self._on_labels, qos)
+            self._pub = node.create_publisher(msg_type, self.image_topic, latched)
+            self._labels_sub = node.create_subscription(Image, self.labels_topic, self._on_labels, latched)
             if self.raw_labels_callback is not None:
-                node.create_subscription(Image, self.labels_topic, self.raw_labels_callback, qos, raw=True)
+                node.create_subscription(
+                    Image, self.labels_topic, self.raw_labels_callback, latched, raw=True
+                )
             node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
             self._wait_ready()
         except BaseException:
@@ -112,8 +124,10 @@ class NodeReplay:
                     f"the node exited with code {self._node_process.returncode} during start-up; "
                     f"see {self.log_path}:\n{self._node_process.tail()}"
                 )
-            if self._pub.get_subscription_count() > 0 and self._node.count_publishers(self.labels_topic) > 0:
-                time.sleep(0.3)  # let the reliable endpoints finish matching both ways
+            if self._pub.get_subscription_count() > 0 and self._labels_sub.get_publisher_count() > 0:
+                # No settling time needed for the node's own view of these endpoints: a reliable
+                # frame sent to a reader this writer has matched is re-sent once that reader has
+                # matched it too (heartbeat / NACK), and the labels are latched (see above).
                 return
             time.sleep(0.1)
         raise TimeoutError(
@@ -155,14 +169,19 @@ class NodeReplay:
         received, labels = reply
         return labels, (received - sent) * 1e3
 
-    def wait_for_diagnostics(self, timeout_s: float = 3.0) -> None:
-        """Give the node time to publish a /diagnostics status that includes the last frame."""
-        target = time.monotonic() + timeout_s
-        before = dict(self.last_diagnostics)
-        while time.monotonic() < target:
-            if self.last_diagnostics and self.last_diagnostics != before:
-                return
-            time.sleep(0.1)
+    def wait_for_diagnostics(self, processed: int, timeout_s: float = 30.0) -> bool:
+        """Wait until the node's camera status counts ``processed`` output frames (the replay's own
+        count) and its model status came; False after ``timeout_s`` or once the node has exited.
+
+        Waits on the count, not on "a newer status": a status published just before the last frame
+        was processed can arrive after it, and a busy machine may publish late."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.node_alive():
+            counted = self.last_diagnostics.get("frames_processed", "")
+            if counted.isdigit() and int(counted) >= processed and self.model_diagnostics:
+                return True
+            time.sleep(0.05)
+        return False
 
     def node_alive(self) -> bool:
         return self._node_process is not None and self._node_process.alive()

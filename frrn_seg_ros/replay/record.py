@@ -58,7 +58,7 @@ class OutputRecorder:
         for log_ns, cdr in pending:
             self.writer.write_serialized(self.labels_topic, IMAGE_TYPE, cdr, log_ns)
 
-    def close(self, expected_labels: int, timeout_s: float = 5.0) -> None:
+    def close(self, expected_labels: int, timeout_s: float = 30.0) -> None:
         """Wait (up to ``timeout_s``) until ``expected_labels`` arrived, write them, close the bag."""
         deadline = time.monotonic() + timeout_s
         while self.labels_received < expected_labels and time.monotonic() < deadline:

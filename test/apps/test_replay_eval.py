@@ -275,14 +275,19 @@ def test_node_ready_hook_runs_once_with_the_node_idle_and_in_the_graph(tiny_bag,
     def on_node_ready() -> None:
         with LiveView("camera", total_frames=3) as live:
             topics = live.node_topics(expected, timeout_s=60.0)
-            time.sleep(0.5)  # a labels message, had any frame been sent, would arrive meanwhile
-            seen.append(([name for name, _ in topics], live.labels_received))
+            # The node's own word that it has no frame yet: a camera status it published while
+            # this hook runs (the view subscribed in here), however fast or slow the machine.
+            deadline = time.monotonic() + 60.0
+            while not live.last_values and time.monotonic() < deadline:
+                time.sleep(0.05)
+            received = live.last_values.get("frames_received")
+            seen.append(([name for name, _ in topics], received, live.labels_received))
 
     opts = ReplayOptions(out=out, bag=tiny_bag, checkpoint=tiny_checkpoint, mode="node", warmup=0,
                          panels=0, progress=False, startup_timeout=120.0)
     report, _ = replay_eval.evaluate_with_meta(opts, on_node_ready=on_node_ready)
     assert len(seen) == 1
-    names, outputs_before_frames = seen[0]
+    names, received_before_frames, outputs_before_frames = seen[0]
     assert set(expected) <= set(names)
-    assert outputs_before_frames == 0
+    assert received_before_frames == "0" and outputs_before_frames == 0
     assert report["frames"]["processed"] == 3

@@ -83,7 +83,9 @@ class Collector:
             return [m for m in self.msgs if pred(m)]
 
 
-def wait_for(pred: Callable[[], object], timeout: float = 10.0, period: float = 0.02):
+def wait_for(pred: Callable[[], object], timeout: float = 30.0, period: float = 0.02):
+    """``pred()``'s first truthy value, polled until ``timeout`` s (a deadline for a machine at
+    load 10, not a speed check: a met condition returns at once); its last value otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = pred()
@@ -104,7 +106,7 @@ def same_stamp(a, b) -> bool:
     return stamp_ns(a.header) == stamp_ns(b.header)
 
 
-def publish_until(pub, msg, collector: Collector, timeout: float = 15.0, period: float = 0.25) -> list:
+def publish_until(pub, msg, collector: Collector, timeout: float = 30.0, period: float = 0.25) -> list:
     """Publish ``msg`` every ``period`` s until ``collector`` has a message with its stamp."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ teardown's waits share one 0.6 s grace period (frrn_seg_ros.ros.shutdown).
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -90,31 +91,59 @@ def test_sigint_during_warmup_exits_0_and_topics_came_first(ros):
     assert elapsed < EXIT_BOUND_S
 
 
+class _Stream:
+    """Publishes ``msg`` every ``period_s`` from a thread while open: the node, which needs far
+    longer than that for a 1024x2048 frame on any CPU, always has a newer frame waiting, so its
+    worker is inside a segmentation whenever a signal lands (on a fast machine too, where a single
+    frame would be done before the signal)."""
+
+    def __init__(self, pub, msg, period_s: float = 0.05) -> None:
+        self.pub, self.msg, self.period_s = pub, msg, period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.pub.publish(self.msg)
+            self._stop.wait(self.period_s)
+
+    def __enter__(self) -> _Stream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10.0)
+
+
 def _segmenting_node(ros, ns: str, *params: str):
-    """A node busy segmenting 1024x2048 frames (native resolution): (process, tester, pub, msg)."""
+    """A node answering 1024x2048 frames (native resolution): (process, labels collector, stream)."""
     node = NodeProcess(node_command(ns, *params))
     tester = ros.node()
     pub = tester.create_publisher(Image, f"{ns}/camera/image", input_qos())
     labels = Collector(tester, Image, f"{ns}/camera/segmentation/labels")
     msg = stamped(array_to_image(image_array("rgb8", (1024, 2048)), "rgb8"), "cam", 5)
     assert publish_until(pub, msg, labels, timeout=180.0), node.output
-    pub.publish(msg)  # the next one is being segmented when the signal arrives
-    return node, msg, pub
+    return node, labels, _Stream(pub, msg)
 
 
 @pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_signal_while_segmenting_then_again_during_teardown_exits_0(ros, first):
     ns = "/" + unique("sig_seg")
-    node, msg, pub = _segmenting_node(ros, ns, "model.chekpoint:=/typo.safetensors")
+    node, labels, stream = _segmenting_node(ros, ns, "model.chekpoint:=/typo.safetensors")
     try:
         # A misspelt key is named in a warning (ROS itself ignores it silently).
         assert node.wait_line("model.chekpoint", timeout=5.0), node.output
-        pub.publish(msg)
-        start = time.monotonic()
-        node.proc.send_signal(first)
-        assert node.wait_line("stop signal: shutting down", timeout=30.0), node.output
-        code, _ = node.signal_and_wait(signal.SIGINT)  # the second one lands in the teardown
-        elapsed = time.monotonic() - start
+        with stream:
+            # Labels answering the stream: the worker has moved on to the newer frame waiting in
+            # its mailbox, and the teardown will have that frame to wait for.
+            answered = len(labels.msgs)
+            assert wait_for(lambda: len(labels.msgs) > answered, timeout=180.0), node.output
+            start = time.monotonic()
+            node.proc.send_signal(first)
+            assert node.wait_line("stop signal: shutting down", timeout=30.0), node.output
+            code, _ = node.signal_and_wait(signal.SIGINT)  # the second one lands in the teardown
+            elapsed = time.monotonic() - start
     finally:
         node.kill()
     assert_clean_exit(code, node.output)
