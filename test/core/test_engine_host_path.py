@@ -109,6 +109,18 @@ def test_colors_from_the_cell_grid_are_the_palette_of_the_labels(low, high) -> N
     assert upsample_labels_and_colors(logits, high)[1] is None
 
 
+def test_boundary_band_labels_when_rivals_are_far_below_the_top_logits() -> None:
+    """The margin scales with the largest top logit only: classes a thousand times lower in size
+    (and near ties among the top two around 0) still give torch's labels."""
+    gen = torch.Generator().manual_seed(11)
+    top = 0.5 * trained_looking(3, 24, 40, seed=6)  # three classes near 0 compete
+    low = -1000.0 + torch.randn(16, 24, 40, generator=gen)  # sixteen far below, but large
+    for logits in (torch.cat([top, low]), torch.cat([low, top])):
+        logits[1] = logits[1] + 1e-6 * torch.randn(24, 40, generator=gen)
+        for size in ((96, 160), (101, 173)):
+            assert_labels_equal_except_float_ties(upsample_labels(logits, size), logits, size)
+
+
 def raw_frame(encoding: str, h: int, w: int, seed: int) -> np.ndarray:
     info = ENCODINGS[encoding]
     high = 65536 if info.dtype == np.uint16 else 256
