@@ -197,20 +197,27 @@ def test_normalisation_matches_between_paths() -> None:
 
 
 def test_yuv_is_resized_then_converted_within_rounding_of_converting_first() -> None:
-    """The CPU path resizes YUV frames as Y Cr Cb and converts at the network size: within 2 levels
-    of converting the camera frame first (smooth scene, no clipping); the camera-size RGB that the
-    overlay needs is the plain conversion."""
+    """The CPU path converts YUV frames at the network size (packed quads when shrinking 2x or
+    more across, Y Cr Cb otherwise): within 2 levels of converting the camera frame first (smooth
+    scene, no clipping); the camera-size RGB that the overlay needs is the plain conversion."""
     from frrn_seg_ros.bench.stages import pack, synthetic_scene
-    from frrn_seg_ros.core.engine.convert import host_sources
+    from frrn_seg_ros.core.engine.host_input import host_sources
 
     packed = pack(synthetic_scene(64, 128), "yuv422")
-    array = check_frame(Frame(packed, "yuv422"), max_pixels=1 << 30)
-    images, convert, frames = host_sources([array], "yuv422", camera_rgb=True)
-    assert convert is not None and host_sources([array], "yuv422", camera_rgb=False)[2] == []
-    np.testing.assert_array_equal(frames[0], to_rgb_host(array, "yuv422"))
+    yuyv = packed.reshape(64, 64, 4)[..., [1, 0, 3, 2]].reshape(64, 128, 2)  # the same pixels as YUYV
     scale, bias = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
-    for size in ((16, 32), (40, 80), (64, 128)):
-        geometry = plan_geometry((64, 128), size, "resize", 1)
-        resized_first = preprocess_host(images, geometry, scale, bias, channels_last=False, convert=convert)
-        converted_first = preprocess_host(frames, geometry, scale, bias, channels_last=False)
-        assert (resized_first - converted_first).abs().max() <= 2.0, size
+    cases = (((16, 32), (64, 64, 4)), ((31, 60), (64, 64, 4)),  # (network size, what is resized)
+             ((40, 80), (64, 128, 3)), ((64, 128), (64, 128, 3)))
+    for encoding, raw in (("yuv422", packed), ("yuv422_yuy2", yuyv)):
+        array = check_frame(Frame(raw, encoding), max_pixels=1 << 30)
+        camera = to_rgb_host(array, encoding)
+        for size, shape in cases:
+            images, after_resize, frames = host_sources([array], encoding, size, camera_rgb=True)
+            assert images[0].shape == shape and after_resize is not None, (encoding, size)
+            np.testing.assert_array_equal(frames[0], camera)
+            assert host_sources([array], encoding, size, camera_rgb=False)[2] == []
+            geometry = plan_geometry((64, 128), size, "resize", 1)
+            resized_first = preprocess_host(images, geometry, scale, bias, channels_last=False,
+                                            after_resize=after_resize)
+            converted_first = preprocess_host([camera], geometry, scale, bias, channels_last=False)
+            assert (resized_first - converted_first).abs().max() <= 2.0, (encoding, size)

@@ -221,29 +221,3 @@ def yuv422_to_ycrcb_host(array: np.ndarray, order: str) -> np.ndarray:
     pairs = (y0_at, 0, v_at, 1, u_at, 2, y1_at, 3, v_at, 4, u_at, 5)  # (from, to) channel pairs
     cv2.mixChannels([quads], [ycrcb], pairs)
     return ycrcb.reshape(height, width, 3)
-
-
-def host_network_source(array: np.ndarray, encoding: str) -> tuple[np.ndarray, int | None]:
-    """The ``(H, W, 3)`` uint8 image the CPU path resizes for the network, and the OpenCV colour
-    conversion to apply after resizing (None: it is RGB already).
-
-    YUV 4:2:2 is resized as ``Y Cr Cb`` and converted at the network size: the conversion is
-    affine up to rounding, so this equals resizing the RGB frame within rounding, and skips a
-    full-resolution conversion when no output needs the camera-size RGB (only the overlay does).
-    """
-    if cv2 is not None and encoding in YUV_ORDER:
-        return yuv422_to_ycrcb_host(array, YUV_ORDER[encoding]), cv2.COLOR_YCrCb2RGB
-    return to_rgb_host(array, encoding), None
-
-
-def host_sources(
-    arrays: list[np.ndarray], encoding: str, camera_rgb: bool
-) -> tuple[list[np.ndarray], int | None, list[np.ndarray]]:
-    """Checked frames of one encoding -> the images to resize for the network, the conversion to
-    apply after resizing (see :func:`host_network_source`), and the camera-size RGB frames when
-    ``camera_rgb`` (the overlay needs them; ``[]`` otherwise unless they come for free)."""
-    sources = [host_network_source(array, encoding) for array in arrays]
-    images, convert = [image for image, _ in sources], sources[0][1]
-    if convert is None:
-        return images, None, images
-    return images, convert, [cv2.cvtColor(image, convert) for image in images] if camera_rgb else []

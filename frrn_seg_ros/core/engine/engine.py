@@ -14,9 +14,10 @@ from torch import nn
 from ..checkpoint import CheckpointMeta, file_sha256
 from ..labels import palette_from_colors
 from .config import DEFAULT_WARMUP_SIZE, EngineConfig, Frame, OutputRequest, SegmentationResult
-from .convert import check_frame, host_sources, to_rgb, upload
+from .convert import check_frame, to_rgb, upload
 from .device import cuda_memory_stats, resolve_device, resolve_precision, torch_threads
 from .fast_path import FastPath
+from .host_input import host_sources
 from .loading import EngineLoading, is_onnx_file
 from .postprocess import postprocess, postprocess_host, to_host
 from .preprocess import normalisation, plan_geometry, preprocess, preprocess_host
@@ -207,15 +208,15 @@ class SegmentationEngine(EngineLoading):
     ) -> list[dict[str, np.ndarray]]:
         """The same pass on a CPU: OpenCV conversion / resize and the exact boundary-band labels
         (see :func:`postprocess_host`) around the model."""
-        images, convert, frames = host_sources(arrays, encoding, camera_rgb=outputs.overlay)
-        timer.mark("convert")
         geometry = plan_geometry(
-            images[0].shape[:2], self._config.input_size, self._config.resize_mode, self._size_divisor,
+            arrays[0].shape[:2], self._config.input_size, self._config.resize_mode, self._size_divisor,
             self.input_downsample,
         )
+        images, after_resize, frames = host_sources(arrays, encoding, geometry.resized, outputs.overlay)
+        timer.mark("convert")
         with torch_threads(1):  # short torch ops: robust on a busy CPU (see torch_threads)
             x = preprocess_host(images, geometry, self._scale, self._bias, self._config.channels_last,
-                                convert)
+                                after_resize)
         timer.mark("preprocess")
         logits = self._infer(x)
         timer.mark("inference")

@@ -18,6 +18,7 @@ filter, 10x faster there). Enlarging is plain bilinear on both.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,13 +118,13 @@ def preprocess_host(
     scale: torch.Tensor,
     bias: torch.Tensor,
     channels_last: bool = True,
-    convert: int | None = None,
+    after_resize: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> torch.Tensor:
     """``N`` x ``(H, W, 3)`` uint8 RGB host arrays -> ``(N, 3, Hp, Wp)`` float32 CPU network input.
 
     Resized with OpenCV on uint8 (``INTER_AREA`` when no axis grows, ``INTER_LINEAR`` otherwise),
-    converted to RGB by the OpenCV code ``convert`` if given (frames in another colour space, see
-    :func:`~.convert.host_network_source`), then normalised and padded by
+    turned into RGB by ``after_resize`` if given (frames in another colour space or layout, see
+    :mod:`.host_input`), then normalised and padded by
     :func:`normalise_and_pad` at the network size.
     """
     if cv2 is None:  # pragma: no cover - without OpenCV, the torch path
@@ -135,8 +136,8 @@ def preprocess_host(
         # INTER_AREA is nearest-like when enlarging
         method = cv2.INTER_AREA if no_axis_grows else cv2.INTER_LINEAR
         frames = [cv2.resize(frame, (width, height), interpolation=method) for frame in frames]
-    if convert is not None:
-        frames = [cv2.cvtColor(frame, convert) for frame in frames]
+    if after_resize is not None:
+        frames = [after_resize(frame) for frame in frames]
     batch = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).to(torch.float32)
     return normalise_and_pad(batch, geometry, scale, bias, channels_last)
 
