@@ -5,7 +5,7 @@ Each output pixel blends the logits of (at most) four low-resolution neighbours 
 weights. Where all four neighbours have the same arg-max class ``k`` (and with a clear margin, so
 float rounding cannot flip it), every blend also has arg-max ``k``: ``l_k >= l_j`` at each
 neighbour implies it for any convex combination. So the label image is the per-cell class
-looked up at full resolution (a uint8 gather), and the logits are blended only in the
+repeated over each cell's block of output pixels, and the logits are blended only in the
 "boundary band": pixels whose 2x2 neighbourhood mixes classes or has a near-tie. The band uses
 the same source indices and float32 weights as PyTorch's bilinear kernel, one block of output
 pixels per band cell (all the pixels whose four source neighbours are that cell's). The result
@@ -13,7 +13,10 @@ equals the full upsample's argmax except where its two best classes are within f
 each other (about 1e-7 of the largest logit): there PyTorch's fused multiply-adds decide, and two
 PyTorch builds on different CPUs may disagree as well.
 
-Shapes: logits ``(C, h, w)`` float32 -> labels ``(H, W)`` uint8.
+The colour image, when asked for, comes from the same cells: their colours repeated likewise,
+the band blocks coloured from their blended labels.
+
+Shapes: logits ``(C, h, w)`` float32 -> labels ``(H, W)`` uint8 (and colour ``(H, W, 3)`` uint8).
 """
 
 from __future__ import annotations
