@@ -54,6 +54,17 @@ def _balanced(values: dict[str, str]) -> bool:
     return received == int(values["frames_processed"]) + dropped + ignored
 
 
+def _wire(ros, seg):
+    """A reliable camera publisher into ``seg``, collectors of its labels and /diagnostics, and its
+    camera's live counters."""
+    tester = ros.node()
+    ns = seg.get_namespace()
+    pub = tester.create_publisher(Image, f"{ns}/camera/image", input_qos(reliable=True))
+    labels = Collector(tester, Image, f"{ns}/camera/segmentation/labels")
+    diags = Collector(tester, DiagnosticArray, "/diagnostics")
+    return pub, labels, diags, seg.pipeline.stats["camera"]
+
+
 def test_a_frame_whose_segmentation_raises_is_counted_and_the_next_served(ros, tmp_path):
     pytest.importorskip("onnxruntime")
     from frrn_seg_ros.core.checkpoint import default_meta
@@ -65,12 +76,7 @@ def test_a_frame_whose_segmentation_raises_is_counted_and_the_next_served(ros, t
         **{"model.checkpoint": str(path), "qos.input.reliability": "reliable", "diagnostics.period_s": 0.1}
     )
     assert seg.engine.config.input_size is None  # native resolution: every frame runs at its own size
-    tester = ros.node()
-    ns = seg.get_namespace()
-    pub = tester.create_publisher(Image, f"{ns}/camera/image", input_qos(reliable=True))
-    labels = Collector(tester, Image, f"{ns}/camera/segmentation/labels")
-    diags = Collector(tester, DiagnosticArray, "/diagnostics")
-    stats = seg.pipeline.stats["camera"]
+    pub, labels, diags, stats = _wire(ros, seg)
     assert publish_until(pub, _frame(1, (FIXED, FIXED)), labels)
 
     pub.publish(_frame(2, (FIXED, 96)))  # once, reliably: ONNX Runtime raises for this size
@@ -94,12 +100,7 @@ def test_a_frame_whose_segmentation_raises_is_counted_and_the_next_served(ros, t
 def test_frames_arriving_while_inactive_are_counted_apart(ros, engine):
     seg = ros.segmentation_node(engine, lifecycle=True, **{"diagnostics.period_s": 0.1})
     assert seg.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    tester = ros.node()
-    ns = seg.get_namespace()
-    pub = tester.create_publisher(Image, f"{ns}/camera/image", input_qos(reliable=True))
-    labels = Collector(tester, Image, f"{ns}/camera/segmentation/labels")
-    diags = Collector(tester, DiagnosticArray, "/diagnostics")
-    stats = seg.pipeline.stats["camera"]
+    pub, labels, diags, stats = _wire(ros, seg)
     assert wait_for(lambda: pub.get_subscription_count() > 0)
     for sec in range(1, 4):  # configured, not active: received and ignored
         pub.publish(_frame(sec, (64, 96)))
