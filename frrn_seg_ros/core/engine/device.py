@@ -76,7 +76,7 @@ def torch_threads(count: int) -> Iterator[None]:
     The CPU path's pre/postprocessing uses one thread: its many short torch operations each end
     in a barrier, and with a core busy elsewhere (another process, the node's executor) every
     barrier waits for a time slice. Measured at 2 MP, two cores, a test run beside it: 15-25 ms
-    with one thread, 300-470 ms with two; idle, one thread costs 1 to 2 ms more.
+    with one thread, 300-470 ms with two; idle, one thread costs 1.5 to 2.5 ms more.
     """
     previous = torch.get_num_threads()
     if previous == count:
