@@ -25,7 +25,7 @@ from PIL import Image as PILImage
 
 from frrn_seg_ros.core.checkpoint import CheckpointMeta
 from frrn_seg_ros.core.engine import Frame, check_frame, plan_geometry
-from frrn_seg_ros.core.engine.convert import to_rgb_host
+from frrn_seg_ros.core.engine.host_input import host_sources
 from frrn_seg_ros.core.engine.preprocess import normalisation, preprocess_host
 from frrn_seg_ros.core.model_export import save_self_contained
 
@@ -61,9 +61,10 @@ def network_inputs(frames: Iterator[Frame], meta: CheckpointMeta, size: tuple[in
     scale, bias = normalisation(meta.mean, meta.std, torch.device("cpu"))
     inputs = []
     for frame in frames:
-        rgb = to_rgb_host(check_frame(frame, 1 << 30), frame.encoding)
-        geometry = plan_geometry(rgb.shape[:2], size, "resize", divisor)
-        x = preprocess_host([rgb], geometry, scale, bias, channels_last=False)
+        array = check_frame(frame, 1 << 30)
+        geometry = plan_geometry(array.shape[:2], size, "resize", divisor)
+        images, after_resize, _ = host_sources([array], frame.encoding, geometry.resized, camera_rgb=False)
+        x = preprocess_host(images, geometry, scale, bias, channels_last=False, after_resize=after_resize)
         inputs.append(x.numpy())
     if not inputs:
         raise ValueError("no calibration frames were read")

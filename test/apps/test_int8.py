@@ -81,3 +81,35 @@ def test_int8_needs_a_calibration_source(tmp_path, capsys):
     argv += ["--calibration", str(_empty(tmp_path)), "--size", "64x96", "--exporter", "torchscript"]
     assert export.main(argv) == 2
     assert "no .png/.jpg/.jpeg images" in capsys.readouterr().err
+
+
+def test_calibration_inputs_are_what_the_engine_feeds_its_model() -> None:
+    """For RGB and YUV frames alike (YUV converts after resizing on the CPU path), the calibration
+    input equals the tensor the engine's CPU path hands the network."""
+    import torch
+    from torch import nn
+
+    from frrn_seg_ros.bench.stages import pack, synthetic_scene
+    from frrn_seg_ros.cli.int8 import network_inputs
+    from frrn_seg_ros.core.checkpoint import default_meta
+    from frrn_seg_ros.core.engine import Frame
+
+    class Recorder(nn.Module):  # a 1x1 conv to 19 classes that keeps what it was given
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.seen = nn.Conv2d(3, 19, 1), []
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen.append(x.detach().clone())
+            return self.conv(x)
+
+    meta, size = default_meta("csrnet_light"), (32, 48)
+    scene = synthetic_scene(128, 192)
+    for encoding in ("rgb8", "yuv422"):
+        model = Recorder()
+        config = EngineConfig(device="cpu", input_size=size, warmup_iters=0, channels_last=False)
+        engine = SegmentationEngine(model, meta, config)
+        frame = Frame(pack(scene, encoding), encoding)
+        engine.segment([frame])
+        (calibration,) = network_inputs(iter([frame]), meta, size, engine._size_divisor)
+        np.testing.assert_array_equal(calibration, model.seen[-1].numpy())

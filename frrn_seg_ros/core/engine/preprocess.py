@@ -124,8 +124,7 @@ def preprocess_host(
 
     Resized with OpenCV on uint8 (``INTER_AREA`` when no axis grows, ``INTER_LINEAR`` otherwise),
     turned into RGB by ``after_resize`` if given (frames in another colour space or layout, see
-    :mod:`.host_input`), then normalised and padded by
-    :func:`normalise_and_pad` at the network size.
+    :mod:`.host_input`), then normalised and padded by :func:`normalise_and_pad` at the network size.
     """
     if cv2 is None:  # pragma: no cover - without OpenCV, the torch path
         batch = torch.stack([torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1) for f in frames])
