@@ -63,4 +63,9 @@ def host_sources(
     images, after_resize = [image for image, _ in sources], sources[0][1]
     if after_resize is None:
         return images, None, images
-    return images, after_resize, [to_rgb_host(array, encoding) for array in arrays] if camera_rgb else []
+    if not camera_rgb:
+        return images, after_resize, []
+    # a camera-size Y Cr Cb image converts as it is; packed quads (half the width) from the frame
+    rgb = [after_resize(image) if image.shape[:2] == array.shape[:2] else to_rgb_host(array, encoding)
+           for image, array in zip(images, arrays, strict=True)]
+    return images, after_resize, rgb
