@@ -98,10 +98,11 @@ class StageOptions:
 
 def run_stages(opts: StageOptions) -> int:
     """Print the per-stage table (see the module docstring); returns the exit code."""
-    camera, network, name = opts.camera_hw, opts.network_hw, opts.model
+    camera, network = opts.camera_hw, opts.network_hw
     config = EngineConfig(device=opts.device, input_size=network, warmup_iters=0)
     engine = (SegmentationEngine.from_file(opts.checkpoint, config) if opts.checkpoint
-              else SegmentationEngine.from_architecture(name, config))
+              else SegmentationEngine.from_architecture(opts.model, config))
+    name = engine.meta.architecture  # a checkpoint names its own (--models is then not used)
     paths = ("host", "torch") if engine.device.type == "cpu" else ("torch",)
     scene = synthetic_scene(*camera)
     print(f"stages: {name} network {network[0]}x{network[1]}, camera {camera[0]}x{camera[1]}, "
