@@ -62,10 +62,10 @@ def axis_map(n_in: int, n_out: int) -> AxisMap:
     return AxisMap(low, high, (np.float32(1.0) - w_high).astype(np.float32), w_high)
 
 
-def cell_classes(logits: torch.Tensor) -> np.ndarray:
-    """``(C, h, w)`` logits -> ``(h, w)`` uint8: the class shared by the 2x2 neighbourhood whose
-    top-left is each cell (clamped at the last row/column), or :data:`BAND` where it is not safe."""
-    best = clear_top_class(logits).numpy()
+def cell_classes(logits: np.ndarray) -> np.ndarray:
+    """``(C, h, w)`` float32 logits -> ``(h, w)`` uint8: the class shared by the 2x2 neighbourhood
+    whose top-left is each cell (clamped at the last row/column), or :data:`BAND` where it is not safe."""
+    best = clear_top_class(logits)
     down = np.concatenate([best[1:], best[-1:]], axis=0)
     right = np.concatenate([best[:, 1:], best[:, -1:]], axis=1)
     diag = np.concatenate([down[:, 1:], down[:, -1:]], axis=1)
@@ -73,23 +73,24 @@ def cell_classes(logits: torch.Tensor) -> np.ndarray:
     return np.where(same, best, np.uint8(BAND))
 
 
-def clear_top_class(logits: torch.Tensor) -> torch.Tensor:
+def clear_top_class(logits: np.ndarray) -> np.ndarray:
     """``(C, h, w)`` float32 -> ``(h, w)`` uint8: the arg-max class where it leads every other class
     by more than ``MARGIN_FRACTION`` of the largest |top logit|, else :data:`BAND`.
 
     Counted instead of sorted: the classes within the margin of the maximum are exactly one (the
-    arg-max) where the lead is clear. Reductions over the class axis use torch's vectorised
-    ``amax`` / ``sum``; its ``argmax`` / ``topk`` over a non-innermost axis are 10x slower.
+    arg-max) where the lead is clear. numpy's reductions over the leading (class) axis run plane by
+    plane, vectorised along the rows; an ``argmax`` over that axis would be 10x slower, torch's
+    comparison and sums 2x.
     """
-    highest = logits.amax(dim=0)  # (h, w)
-    if highest.numel() == 0:
-        return highest.to(torch.uint8)
-    scale = max(float(highest.abs().max()), 1e-30)  # S: the largest |top logit|
-    near = logits >= highest - MARGIN_FRACTION * scale  # (C, h, w): the maximum and any close second
-    count = near.sum(dim=0, dtype=torch.uint8)  # wraps only above 255 classes: C <= 255 here
-    ids = torch.arange(logits.shape[0], dtype=torch.uint8).reshape(-1, 1, 1)
-    index = (near.view(torch.uint8) * ids).sum(dim=0, dtype=torch.uint8)  # the class where count == 1
-    return torch.where(count == 1, index, BAND)
+    highest = logits.max(axis=0)  # (h, w)
+    if highest.size == 0:
+        return highest.astype(np.uint8)
+    scale = max(float(np.abs(highest).max()), 1e-30)  # S: the largest |top logit|
+    near = (logits >= highest - np.float32(MARGIN_FRACTION * scale)).view(np.uint8)  # (C, h, w): 0 / 1
+    count = near.sum(axis=0, dtype=np.uint8)  # wraps only above 255 classes: C <= 255 here
+    ids = np.arange(logits.shape[0], dtype=np.uint8)[:, None, None]
+    index = (near * ids).sum(axis=0, dtype=np.uint8)  # the class where count == 1
+    return np.where(count == 1, index, np.uint8(BAND))
 
 
 def upsample_labels(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
@@ -104,11 +105,11 @@ def upsample_labels_and_colors(
     colour image ``palette[labels]``, built from the same cell grid: the cells are widened to the
     output width, coloured at that height ``h`` and repeated row by row (whole rows copied), then
     the band blocks written in both images (cheaper than a lookup per output pixel)."""
-    logits = logits.to(torch.float32)
-    _, h, w = logits.shape
+    table = np.ascontiguousarray(logits.detach().to(torch.float32).cpu().numpy())  # (C, h, w)
+    _, h, w = table.shape
     height, width = size
     rows, cols = axis_map(h, height), axis_map(w, width)
-    cells = cell_classes(logits)
+    cells = cell_classes(table)
     row_start, row_count = _spans(rows.low, h)
     col_start, col_count = _spans(cols.low, w)
     wide = np.repeat(cells, col_count, axis=1)  # (h, W): columns first, the per-item repeat on h rows
@@ -117,9 +118,9 @@ def upsample_labels_and_colors(
     if color is not None:
         pixels = color.reshape(-1, 3).view("V3")  # (H*W, 1) views of the image, one item per pixel
         colors = np.ascontiguousarray(palette, dtype=np.uint8).view("V3").ravel()  # (256,)
-    table = logits.reshape(logits.shape[0], h * w)  # (C, h*w)
+    table = table.reshape(table.shape[0], h * w)  # (C, h*w)
     for ys, xs in _band_blocks(cells, row_start, row_count, col_start, col_count):
-        where = (ys[:, :, None] * width + xs[:, None, :]).ravel()  # flat output pixels
+        where = (ys[:, None, :] * width + xs[None, :, :]).ravel()  # flat output pixels, (bh, bw, B) order
         block = _blend_block_argmax(table, w, rows, cols, ys, xs).ravel()
         labels.ravel()[where] = block  # ravel: a view of the contiguous image
         if color is not None:  # one 3-byte item per pixel: a scatter of (N, 3) rows is 2x slower
@@ -131,7 +132,7 @@ def _band_blocks(
     cells: np.ndarray, row_start: np.ndarray, row_count: np.ndarray, col_start: np.ndarray,
     col_count: np.ndarray,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Output rows ``(B, bh)`` and columns ``(B, bw)`` of the band cells' blocks, in (at most) two
+    """Output rows ``(bh, B)`` and columns ``(bw, B)`` of the band cells' blocks, in (at most) two
     groups: the most common block shape, and all others padded to their largest shape by repeating
     a block's last row / column (the same pixel computed twice, written twice with one value)."""
     cell_y, cell_x = np.nonzero(cells == BAND)
@@ -147,8 +148,8 @@ def _band_blocks(
     for pick in (main, ~main):
         if pick.any():
             block_h, block_w = int(heights[pick].max()), int(widths[pick].max())
-            ys = row_start[cell_y[pick], None] + np.minimum(np.arange(block_h), heights[pick, None] - 1)
-            xs = col_start[cell_x[pick], None] + np.minimum(np.arange(block_w), widths[pick, None] - 1)
+            ys = row_start[cell_y[pick]] + np.minimum(np.arange(block_h)[:, None], heights[pick] - 1)
+            xs = col_start[cell_x[pick]] + np.minimum(np.arange(block_w)[:, None], widths[pick] - 1)
             groups.append((ys, xs))
     return groups
 
@@ -160,45 +161,48 @@ def _spans(low: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _blend_block_argmax(
-    table: torch.Tensor, w: int, rows: AxisMap, cols: AxisMap, ys: np.ndarray, xs: np.ndarray
+    table: np.ndarray, w: int, rows: AxisMap, cols: AxisMap, ys: np.ndarray, xs: np.ndarray
 ) -> np.ndarray:
     """Arg-max of the bilinear blend over ``B`` blocks of output pixels that share their four source
-    cells: ``table`` ``(C, h*w)`` float32 logits, ``ys`` ``(B, bh)`` / ``xs`` ``(B, bw)`` output
-    indices -> ``(B, bh, bw)`` uint8.
+    cells: ``table`` ``(C, h*w)`` float32 logits, ``ys`` ``(bh, B)`` / ``xs`` ``(bw, B)`` output
+    indices -> ``(bh, bw, B)`` uint8 (blocks last: every array operation runs along ``B``).
 
     PyTorch's operation order, in float32 per class:
     ``(v00 * wx0 + v01 * wx1) * wy0 + (v10 * wx0 + v11 * wx1) * wy1``; the first maximum wins, as
     torch's argmax. Only the candidate classes are blended: a convex blend of class ``k`` is at most
     its largest corner value, and the winner's blend is at least its smallest corner value, so a
     class whose largest corner is below ``T = max_j min_corners l_j`` (less a float margin) cannot
-    win. The candidates are kept in class order, so ties still go to the lowest class.
+    win. The ``K`` candidates are taken in class order (blocks with fewer repeat their first one), and
+    a later one replaces the best only when strictly greater, so ties still go to the lowest class.
     """
-    y0, y1 = rows.low[ys[:, 0]] * w, rows.high[ys[:, 0]] * w  # (B,) the block's source rows
-    x0, x1 = cols.low[xs[:, 0]], cols.high[xs[:, 0]]
-    index = torch.from_numpy(np.concatenate([y0 + x0, y0 + x1, y1 + x0, y1 + x1]))  # (4B,)
-    corners = table.index_select(1, index).reshape(-1, 4, len(y0)).permute(1, 2, 0).contiguous()  # (4, B, C)
-    classes = corners.shape[-1]
-    highest = torch.maximum(torch.maximum(corners[0], corners[1]), torch.maximum(corners[2], corners[3]))
-    lowest = torch.minimum(torch.minimum(corners[0], corners[1]), torch.minimum(corners[2], corners[3]))
-    floor = lowest.amax(dim=1, keepdim=True)  # (B, 1): T
-    scale = torch.maximum(highest.amax(dim=1), lowest.amin(dim=1).neg()).clamp_min(1e-30)  # max |logit|
-    margin = MARGIN_FRACTION * scale[:, None]
-    candidate = highest >= floor - margin
-    keep = int(candidate.sum(dim=1).max())
-    if keep < classes:  # (B, K) candidate class ids in class order, padded with other classes
-        ids = highest.masked_fill(~candidate, -torch.inf).topk(keep, dim=1).indices.sort(dim=1).values
-        corners = corners.gather(2, ids[None].expand(4, -1, -1))  # (4, B, K)
-    v00, v01, v10, v11 = (corner[:, None, :] for corner in corners)  # (B, 1, K)
-
-    def weight(values: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(values)[..., None]
-
-    wx0, wx1 = weight(cols.w_low[xs]), weight(cols.w_high[xs])  # (B, bw, 1)
-    wy0, wy1 = weight(rows.w_low[ys])[..., None], weight(rows.w_high[ys])[..., None]  # (B, bh, 1, 1)
-    top = (v00 * wx0).add_(v01 * wx1)  # (B, bw, K)
-    bottom = (v10 * wx0).add_(v11 * wx1)
-    blend = (top[:, None] * wy0).add_(bottom[:, None] * wy1)  # (B, bh, bw, K)
-    best = blend.argmax(dim=-1)  # (B, bh, bw) index among the kept classes
-    if keep < classes:
-        best = ids.gather(1, best.reshape(len(ids), -1)).reshape(best.shape)
-    return best.to(torch.uint8).numpy()
+    classes, blocks = table.shape[0], ys.shape[1]
+    y0, y1 = rows.low[ys[0]] * w, rows.high[ys[0]] * w  # (B,) the blocks' source rows
+    x0, x1 = cols.low[xs[0]], cols.high[xs[0]]
+    index = np.concatenate([y0 + x0, y0 + x1, y1 + x0, y1 + x1])  # (4B,)
+    corners = np.take(table, index, axis=1).reshape(classes, 4, blocks)  # (C, 4, B)
+    highest, lowest = corners.max(axis=1), corners.min(axis=1)  # (C, B)
+    scale = np.maximum(np.maximum(highest.max(axis=0), -lowest.min(axis=0)), np.float32(1e-30))  # max |logit|
+    candidate = highest >= lowest.max(axis=0) - np.float32(MARGIN_FRACTION) * scale  # (C, B): >= T - margin
+    per_block = candidate.sum(axis=0)  # (B,) >= 1: the class that attains T is one
+    keep = int(per_block.max())
+    block, cls = np.nonzero(candidate.T)  # block by block, classes ascending
+    first = np.cumsum(per_block) - per_block  # each block's first entry in ``cls``
+    ids = np.repeat(cls[first][None], keep, axis=0)  # (K, B)
+    ids[np.arange(block.size) - first[block], block] = cls
+    values = np.take_along_axis(corners, ids[:, None, :], axis=0)  # (K, 4, B)
+    v00, v01, v10, v11 = np.ascontiguousarray(values.transpose(1, 0, 2))[:, :, None, None, :]  # (K, 1, 1, B)
+    wx0, wx1 = cols.w_low[xs][None], cols.w_high[xs][None]  # (1, bw, B)
+    wy0, wy1 = rows.w_low[ys][:, None], rows.w_high[ys][:, None]  # (bh, 1, B)
+    top = v00 * wx0
+    top += v01 * wx1  # (K, 1, bw, B)
+    bottom = v10 * wx0
+    bottom += v11 * wx1
+    blend = top * wy0
+    blend += bottom * wy1  # (K, bh, bw, B)
+    best_value, class_ids = blend[0], ids.astype(np.uint8)
+    best = np.broadcast_to(class_ids[0], best_value.shape).copy()  # (bh, bw, B)
+    for k in range(1, keep):
+        better = blend[k] > best_value
+        np.copyto(best_value, blend[k], where=better)
+        np.copyto(best, class_ids[k], where=better)
+    return best
