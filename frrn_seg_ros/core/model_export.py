@@ -5,9 +5,10 @@ mean/std) to ``logits`` ``[N, C, H, W]``, exactly like the PyTorch model.
 
 - ONNX: ``torch.onnx.export``; the :class:`CheckpointMeta` JSON is stored in ``metadata_props``
   under ``frrn_seg_ros`` and the export facts (input size, dynamic axes, size divisor, opset,
-  exporter) under ``frrn_seg_ros.export``. Exporter choice: ``torchscript`` (``dynamo=False``,
-  the classic tracer: fast, handles dynamic H/W through ``dynamic_axes``) is tried first, then
-  ``dynamo`` (``torch.export`` + onnxscript). ``exporter='auto'`` falls back from one to the other.
+  exporter) under ``frrn_seg_ros.export``. Exporter choice (``exporter='auto'``, see
+  :func:`exporter_order`): ``torchscript`` (``dynamo=False``, the classic tracer: handles dynamic
+  H/W through ``dynamic_axes``) first, then ``dynamo`` (``torch.export`` + onnxscript); CSRNet
+  goes straight to ``dynamo``: the tracer cannot export its adaptive pooling at any size.
   Dynamic H/W works for FRRN; CSRNet's SPFM pools to an aspect-dependent grid (adaptive average
   pooling), which ONNX cannot express for unknown sizes, so CSRNet exports at a fixed size.
 - TorchScript: ``torch.jit.trace`` at one input size (shape arithmetic is frozen by tracing: run it
@@ -132,7 +133,7 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().float().cpu()
     example = torch.zeros(2, 3, *input_size)  # batch 2: torch.export specialises size-1 dims
-    order = ["torchscript", "dynamo"] if exporter == "auto" else [exporter]
+    order = exporter_order(meta.architecture, exporter)
     errors = []
     for name in order:
         start = time.perf_counter()
@@ -148,6 +149,18 @@ def export_onnx(
         return info
     hint = " (CSRNet cannot export with dynamic H/W: use a fixed input size)" if dynamic else ""
     raise RuntimeError(f"ONNX export of {meta.architecture} failed{hint}: " + " | ".join(errors))
+
+
+def exporter_order(architecture: str, exporter: str) -> list[str]:
+    """The ONNX exporters to try for ``architecture``, in order (``exporter``: one of :data:`EXPORTERS`).
+
+    ``auto`` tries TorchScript, then dynamo; for CSRNet only dynamo: the TorchScript exporter fails
+    on its adaptive average pooling at every input size ("input size not accessible"), and on
+    failing it prints the whole traced graph (hundreds of lines) to stdout, a log nobody wants.
+    """
+    if exporter != "auto":
+        return [exporter]
+    return ["dynamo"] if architecture.startswith("csrnet") else ["torchscript", "dynamo"]
 
 
 def _run_onnx_export(
