@@ -34,8 +34,10 @@ def to_markdown(report: dict) -> str:
         "e2e: publish -> labels received across processes through DDS (Fast DDS, SHM profile), the node "
         "running with the glibc MALLOC_* settings. engine: the same frames through SegmentationEngine in the "
         "benchmark process right after (no ROS). node inference/publish: the node's own per-stage means "
-        "from /diagnostics. On a CPU the two processes run at different times, so the engine and the node "
-        "see different CPU states: compare columns of one row only loosely.",
+        "from /diagnostics, over its last diagnostics.window_s (10 s): a short case's window also holds the "
+        "first calls (warm-up, a new size), so the mean can exceed the e2e p50. On a CPU the two "
+        "processes run at different times, so the engine and the node see different CPU states: compare "
+        "columns of one row only loosely.",
     ]
     if report.get("soak"):
         s = dict(report["soak"])
