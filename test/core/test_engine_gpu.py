@@ -27,6 +27,7 @@ from frrn_seg_ros.core.engine import (
 )
 from frrn_seg_ros.core.engine.convert import upload
 from frrn_seg_ros.core.engine.postprocess import to_host
+from frrn_seg_ros.core.engine.timing import StageTimer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 ALL = OutputRequest(color=True, overlay=True, confidence=True)
@@ -46,9 +47,15 @@ def test_auto_picks_cuda_and_reports_memory() -> None:
     assert stats["peak_allocated_mb"] >= stats["allocated_mb"] > 0
 
 
-@pytest.mark.parametrize(("mode", "size"), [("resize", None), ("resize", (48, 32)), ("letterbox", (48, 80))])
+def block_classes() -> np.ndarray:
+    """``(96, 64)`` class ids in 4x4 blocks."""
+    return np.kron(np.random.default_rng(0).integers(0, NUM_CLASSES, (24, 16)), np.ones((4, 4), int))
+
+
+@pytest.mark.parametrize(("mode", "size"), [("resize", None), ("letterbox", (96, 96))])
 def test_geometry_is_exact_on_cuda(mode, size) -> None:
-    classes = np.kron(np.random.default_rng(0).integers(0, NUM_CLASSES, (24, 16)), np.ones((4, 4), int))
+    """No resampling (the frame's own size, or only a letterbox border): the classes exactly."""
+    classes = block_classes()
     cpu, gpu = engines(PixelModel, input_size=size, resize_mode=mode)
     frame = [Frame(class_image(classes), "rgb8")]
     on_gpu = gpu.segment(frame, ALL)[0]
@@ -57,6 +64,28 @@ def test_geometry_is_exact_on_cuda(mode, size) -> None:
     for name in ("color", "overlay"):
         assert np.array_equal(getattr(on_gpu, name), getattr(on_cpu, name))
     assert np.abs(on_gpu.confidence.astype(int) - on_cpu.confidence.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize(("mode", "size"), [("resize", (48, 32)), ("letterbox", (48, 80))])
+def test_shrinking_on_cuda_gives_the_device_path_on_the_cpu(mode, size) -> None:
+    """Shrinking filters differ by design: the device path as training's PIL resize (antialiased
+    bilinear, which blends neighbouring blocks), the CPU path with a box filter (``INTER_AREA``).
+    So CUDA is compared with the device path's own operations run on the CPU."""
+    classes = block_classes()
+    cpu, gpu = engines(PixelModel, input_size=size, resize_mode=mode)
+    frame = Frame(class_image(classes), "rgb8")
+    on_gpu = gpu.segment([frame], ALL)[0]
+    timer = StageTimer(cpu.device)
+    timer.start()
+    with torch.inference_mode():
+        ref = cpu._run_group([check_frame(frame, 1 << 30)], "rgb8", ALL, timer)[0]
+    same = on_gpu.labels == ref["labels"]
+    assert same.mean() >= 0.995  # the rest: ties between two classes within float rounding
+    assert (on_gpu.labels != classes).mean() > 0.1  # the blend did reach the labels
+    assert np.array_equal(on_gpu.color, gpu.palette[on_gpu.labels])
+    for name in ("overlay", "confidence"):
+        diff = np.abs(getattr(on_gpu, name).astype(int) - ref[name].astype(int))
+        assert diff[same].max() <= 1, name
 
 
 def test_every_encoding_converts_like_cpu() -> None:

@@ -32,7 +32,9 @@ from .config import Frame
 
 YUV_ORDER = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
 BAYER_PATTERNS = {"bayer_rggb8": "RGGB", "bayer_bggr8": "BGGR", "bayer_gbrg8": "GBRG", "bayer_grbg8": "GRBG"}
-_CHANNELS = {"bgr8": (2, 1, 0), "bgra8": (2, 1, 0)}  # reordered; rgb8 and rgba8 are views
+# Blue first: reversed with flip, a kernel on the device. Indexing with a Python list instead copies
+# the index to the GPU, a host synchronisation (and it breaks CUDA graph capture).
+_BGR = ("bgr8", "bgra8")
 
 
 def check_frame(frame: Frame, max_pixels: int) -> np.ndarray:
@@ -109,8 +111,8 @@ def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
     """
     if encoding in ("rgb8", "rgba8"):
         rgb = raw[..., :3]
-    elif encoding in _CHANNELS:
-        rgb = raw[..., list(_CHANNELS[encoding])]
+    elif encoding in _BGR:
+        rgb = raw[..., :3].flip(-1)
     elif encoding in ("mono8", "8UC1"):
         rgb = raw.expand(-1, -1, -1, 3)
     elif encoding in ("mono16", "16UC1"):
