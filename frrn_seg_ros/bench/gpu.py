@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     env = environment(device)
-    if not env.get("git_commit"):  # a copy of the tree without .git (the device machine): the caller says
-        env["git_commit"] = os.environ.get("FRRN_GIT_COMMIT") or None
+    # The caller's word first: the device machine's copy of the tree may carry a stale .git (seen:
+    # an older commit, "+dirty"), or none.
+    env["git_commit"] = os.environ.get("FRRN_GIT_COMMIT") or env.get("git_commit")
     report: dict[str, Any] = {
         "environment": {
             "device": device_name(device),

@@ -30,7 +30,7 @@ def test_gpu_check_script_dry_run_on_the_cpu(repo_root, tmp_path) -> None:
         "--budget-s",
         "240",
     ]
-    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable}
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "FRRN_GIT_COMMIT": "0123abc"}
     done = subprocess.run(
         ["bash", str(repo_root / "benchmarks" / "gpu_check.sh"), *argv],
         env=env,
@@ -41,7 +41,8 @@ def test_gpu_check_script_dry_run_on_the_cpu(repo_root, tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((out / "gpu_check.json").read_text())
     env_record = report["environment"]
-    assert env_record["cpu_dry_run"] is True and env_record["torch"] and "git_commit" in env_record
+    assert env_record["cpu_dry_run"] is True and env_record["torch"]
+    assert env_record["git_commit"] == "0123abc"  # the caller's commit wins over the tree's .git
     assert "node benchmark" in env_record["ros"]
     tests = report["tests"]  # pytest -m gpu ran on the GPU test files: all skipped without CUDA
     assert tests["returncode"] == 0 and "skipped" in tests["summary"] and (out / "gpu_pytest.log").is_file()
