@@ -131,7 +131,7 @@ def test_batched_equals_one_by_one_and_groups_shapes() -> None:
     model = TinyConvNet()
     engine = SegmentationEngine(model, make_meta(), cpu_config())
     calls = []
-    model.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
+    engine._model.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))  # the engine's copy
     frames = [
         Frame(rgb_image(32, 48, 0), "rgb8"), Frame(rgb_image(20, 28, 1), "rgb8"),
         Frame(rgb_image(32, 48, 2), "rgb8"), Frame(rgb_image(32, 48, 3)[..., ::-1].copy(), "bgr8"),

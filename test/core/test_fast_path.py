@@ -14,6 +14,7 @@ from test_engine_fakes import NUM_CLASSES, PixelModel, TinyConvNet, class_image,
 
 from frrn_seg_ros.core.engine import EngineConfig, Frame, OutputRequest, SegmentationEngine, fast_path
 from frrn_seg_ros.core.engine.fast_path import FastPath
+from frrn_seg_ros.core.models.batchnorm_folding import fold_batchnorm
 
 FAILING_BACKEND = "frrn_seg_test_failing_backend"
 
@@ -27,7 +28,7 @@ def test_default_is_eager_and_says_nothing_was_requested(caplog) -> None:
     with caplog.at_level(logging.INFO, logger="frrn_seg_ros.core.engine.fast_path"):
         engine = cpu_engine()
     assert engine.inference_path == {"path": "eager", "reason": "requested nothing", "graphs": 0,
-                                     "eager_shapes": 0}
+                                     "eager_shapes": 0, "batchnorm_folded": 0}
     assert "inference path: eager (requested nothing)" in caplog.text
 
 
@@ -62,8 +63,10 @@ def test_infer_is_the_model_alone_under_the_engine_precision() -> None:
     x = torch.randn(2, 3, 16, 24)
     logits = engine.infer(x)
     assert logits.shape == (2, NUM_CLASSES, 16, 24)
+    folded, count = fold_batchnorm(TinyConvNet().eval())  # the engine runs the folded model
+    assert count == engine.inference_path["batchnorm_folded"] > 0
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        expected = TinyConvNet().eval()(x)
+        expected = folded(x)
     assert torch.allclose(logits.float(), expected.float(), atol=1e-6)
 
 

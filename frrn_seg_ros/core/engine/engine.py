@@ -13,6 +13,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointMeta, file_sha256
 from ..labels import palette_from_colors
+from ..models.batchnorm_folding import fold_batchnorm
 from .config import DEFAULT_WARMUP_SIZE, EngineConfig, Frame, OutputRequest, SegmentationResult
 from .convert import check_frame, to_rgb, upload
 from .device import cuda_memory_stats, resolve_device, resolve_precision, torch_threads
@@ -31,6 +32,9 @@ class SegmentationEngine(EngineLoading):
 
     Built from a file, a checkpoint, an ONNX model or random weights by the class methods of
     :class:`~.loading.EngineLoading` (``from_file`` ...), or from a model and its metadata.
+
+    The model runs with its inference BatchNorms folded into the convolutions before them (a copy:
+    see :mod:`~frrn_seg_ros.core.models.batchnorm_folding`).
 
     Precision: fp16/bf16 run under ``torch.autocast`` (weights stay fp32, so BatchNorm statistics
     and any fp32-only op stay safe; convolutions run in the low precision). The logits are
@@ -55,6 +59,7 @@ class SegmentationEngine(EngineLoading):
         if self._device.type == "cpu" and self._config.threads:
             torch.set_num_threads(self._config.threads)  # process-wide, as torch has it
         model = model.eval().to(self._device)
+        model, self._batchnorm_folded = fold_batchnorm(model)  # a copy: the caller's model stays as it is
         if self._config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self._model = model
@@ -130,8 +135,9 @@ class SegmentationEngine(EngineLoading):
 
     @property
     def inference_path(self) -> dict[str, object]:
-        """Which path runs (``eager``, ``compile``, ``cuda_graphs``, ...) and why: see :mod:`.fast_path`."""
-        return self._fast.status
+        """Which path runs (``eager``, ``compile``, ``cuda_graphs``, ...) and why (see :mod:`.fast_path`),
+        and how many BatchNorms were folded into their convolutions (``batchnorm_folded``)."""
+        return {**self._fast.status, "batchnorm_folded": self._batchnorm_folded}
 
     # ------------------------------------------------------------------ running
     def warmup(self, height: int, width: int) -> float:

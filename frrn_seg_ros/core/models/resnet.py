@@ -24,6 +24,8 @@ SKIP_CHANNELS = (64, 128, 256, 512)  # f1 @1/4, f2 @1/8, f3 @1/16, f4 @1/32
 class BasicBlock(nn.Module):
     """torchvision's BasicBlock: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``."""
 
+    conv_bn_pairs = (("conv1", "bn1"), ("conv2", "bn2"))  # bn(conv(x)) directly: foldable
+
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
@@ -56,6 +58,8 @@ class ResNet18Backbone(nn.Module):
     ``out`` to the decoder, but its ``nn.ReLU(inplace=True)`` has already rectified ``out`` in
     place: the released model was trained with these post-ReLU skips.
     """
+
+    conv_bn_pairs = (("conv1", "bn1"),)  # bn1(conv1(x)) directly: foldable
 
     def __init__(self) -> None:
         super().__init__()
