@@ -124,10 +124,13 @@ class NodeReplay:
                     f"the node exited with code {self._node_process.returncode} during start-up; "
                     f"see {self.log_path}:\n{self._node_process.tail()}"
                 )
-            if self._pub.get_subscription_count() > 0 and self._labels_sub.get_publisher_count() > 0:
-                # No settling time needed for the node's own view of these endpoints: a reliable
-                # frame sent to a reader this writer has matched is re-sent once that reader has
-                # matched it too (heartbeat / NACK), and the labels are latched (see above).
+            ours = self._pub.get_subscription_count() > 0 and self._labels_sub.get_publisher_count() > 0
+            theirs = self.last_diagnostics.get("input_publishers", "")
+            if ours and theirs.isdigit() and int(theirs) > 0:
+                # Both views of the input matter: a volatile reader that matches this writer only
+                # after a frame was sent treats that frame as history and never gets it (seen: the
+                # demo's first frame lost on a busy machine, 60 s frame timeout). The node's own
+                # view comes in its diagnostics; the labels are latched (see above).
                 return
             time.sleep(0.1)
         raise TimeoutError(

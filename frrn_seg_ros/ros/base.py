@@ -233,7 +233,11 @@ class SegmentationMixin:
         p = self.params
         th = diag.Thresholds(p.warn_latency_ms, p.error_latency_ms, p.warn_drop_ratio, p.stale_s)
         name = self.get_fully_qualified_name()
-        statuses = [diag.camera_status(name, s.snapshot(), th) for s in pipeline.stats.values()]
+        statuses = []
+        for camera, stats in pipeline.stats.items():
+            snap = stats.snapshot()
+            snap.extra["input_publishers"] = str(pipeline.input_publishers(camera))
+            statuses.append(diag.camera_status(name, snap, th))
         statuses.append(
             diag.model_status(
                 name, self.model_info(engine), bool(engine.random_weights), self._enabled and self._active

@@ -74,16 +74,14 @@ class SegmentationPipeline:
         self._pubs: dict[tuple[str, str], object] = {}
         self._watch = FrameWatch(self.log)
         in_qos = make_qos(params.input_reliability, params.input_depth)
-        self._subs = []
+        self._subs: dict[str, object] = {}
         for cam in params.cameras:
             if params.input_transport == "compressed":
                 msg_type, topic = CompressedImage, f"{cam}/image/compressed"
             else:
                 msg_type, topic = Image, f"{cam}/image"
-            self._subs.append(
-                node.create_subscription(
-                    msg_type, topic, lambda msg, cam=cam: self._on_image(cam, msg), in_qos
-                )
+            self._subs[cam] = node.create_subscription(
+                msg_type, topic, lambda msg, cam=cam: self._on_image(cam, msg), in_qos
             )
             for kind in OUTPUT_KINDS:
                 if kind == "labels" or getattr(params, f"publish_{kind}"):
@@ -135,6 +133,16 @@ class SegmentationPipeline:
             return False
         pub = self._publisher(cam, kind)
         return not self.params.only_when_subscribed or pub.get_subscription_count() > 0
+
+    def input_publishers(self, camera: str) -> int:
+        """Publishers that ``camera``'s input subscription has matched, as this node sees them (a
+        sender seeing this node is not enough: a frame sent before this count is non-zero can be
+        lost to a volatile subscription); 0 once torn down."""
+        sub = self._subs.get(camera)
+        try:
+            return sub.get_publisher_count() if sub is not None else 0
+        except Exception:  # destroyed by a teardown meanwhile
+            return 0
 
     # ---- worker thread ----
     def _run(self) -> None:
@@ -252,11 +260,11 @@ class SegmentationPipeline:
         self.mailbox.close()
         with contextlib.suppress(TimeoutError, FuturesTimeout):
             self._worker.result(timeout=shutdown.grace_s(WORKER_STOP_TIMEOUT_S))
-        for sub in self._subs:
+        subs, self._subs = list(self._subs.values()), {}
+        for sub in subs:
             self.node.destroy_subscription(sub)
         with self._pub_lock:
             for pub in self._pubs.values():
                 self.node.destroy_publisher(pub)
             self._pubs.clear()
-        self._subs.clear()
 
