@@ -128,9 +128,10 @@ class NodeReplay:
             theirs = self.last_diagnostics.get("input_publishers", "")
             if ours and theirs.isdigit() and int(theirs) > 0:
                 # Both views of the input matter: a volatile reader that matches this writer only
-                # after a frame was sent treats that frame as history and never gets it (seen: the
-                # demo's first frame lost on a busy machine, 60 s frame timeout). The node's own
-                # view comes in its diagnostics; the labels are latched (see above).
+                # after a frame was sent can take that frame for history and never get it (seen on
+                # a busy machine: the node never received the demo's first frame, and the replay
+                # waited out its 60 s frame timeout). The node's own view comes in its diagnostics;
+                # the labels are latched (see above).
                 return
             time.sleep(0.1)
         raise TimeoutError(
