@@ -75,6 +75,7 @@ class SegmentationPipeline:
         self._watch = FrameWatch(self.log)
         in_qos = make_qos(params.input_reliability, params.input_depth)
         self._subs: dict[str, object] = {}
+        self._subs_lock = threading.Lock()  # teardown never destroys one while diagnostics read it
         for cam in params.cameras:
             if params.input_transport == "compressed":
                 msg_type, topic = CompressedImage, f"{cam}/image/compressed"
@@ -138,11 +139,9 @@ class SegmentationPipeline:
         """Publishers that ``camera``'s input subscription has matched, as this node sees them (a
         sender seeing this node is not enough: a frame sent before this count is non-zero can be
         lost to a volatile subscription); 0 once torn down."""
-        sub = self._subs.get(camera)
-        try:
+        with self._subs_lock:
+            sub = self._subs.get(camera)
             return sub.get_publisher_count() if sub is not None else 0
-        except Exception:  # destroyed by a teardown meanwhile
-            return 0
 
     # ---- worker thread ----
     def _run(self) -> None:
@@ -260,9 +259,10 @@ class SegmentationPipeline:
         self.mailbox.close()
         with contextlib.suppress(TimeoutError, FuturesTimeout):
             self._worker.result(timeout=shutdown.grace_s(WORKER_STOP_TIMEOUT_S))
-        subs, self._subs = list(self._subs.values()), {}
-        for sub in subs:
-            self.node.destroy_subscription(sub)
+        with self._subs_lock:
+            for sub in self._subs.values():
+                self.node.destroy_subscription(sub)
+            self._subs = {}
         with self._pub_lock:
             for pub in self._pubs.values():
                 self.node.destroy_publisher(pub)

@@ -157,4 +157,4 @@ def test_qos_overrides_reach_dds(ros, engine):
     late = Collector(tester, Image, f"{ns}/camera/segmentation/labels", latched)
     assert wait_for(lambda: late.find(lambda m: m.header.stamp.sec == 21), timeout=10.0)
     # The input subscription has the reliability asked for.
-    assert seg.pipeline._subs[0].qos_profile.reliability == ReliabilityPolicy.RELIABLE
+    assert seg.pipeline._subs["camera"].qos_profile.reliability == ReliabilityPolicy.RELIABLE
