@@ -9,8 +9,9 @@
 #
 # Extra arguments go to python -m frrn_seg_ros.bench.gpu (--help lists them). Python: $PYTHON,
 # else this checkout's .venv, else python3 (the device machine's, which holds torch). The package
-# need not be installed: the checkout (and training/ as frrn_seg_training) goes on PYTHONPATH. A hard timeout (GPU_CHECK_TIMEOUT_S,
-# default 470 s) stops a hang; every case is written as soon as it is measured.
+# need not be installed: the checkout (and training/ as frrn_seg_training) goes on PYTHONPATH.
+# A hard timeout (GPU_CHECK_TIMEOUT_S, default 470 s) stops a hang; every case is written as soon
+# as it is measured.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${PYTHON:-}" ]; then

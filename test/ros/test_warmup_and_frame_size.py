@@ -46,8 +46,8 @@ def test_frame_whose_padding_exceeds_max_image_pixels_is_refused(ros, engine):
     stats = seg.pipeline.stats["camera"]
     thin = stamped(array_to_image(image_array("mono8", (1, 1500)), "mono8"), "thin", 1)  # 1500 px
     # Sent once (best effort): only after both ends have matched, or it may be dropped unseen.
-    node_sub = seg.pipeline._subs["camera"]
-    assert wait_for(lambda: pub.get_subscription_count() and node_sub.get_publisher_count(), timeout=60.0)
+    assert wait_for(lambda: pub.get_subscription_count() and seg.pipeline.input_publishers("camera"),
+                    timeout=60.0)
     pub.publish(thin)
     assert wait_for(lambda: stats.snapshot().bad_input == 1, timeout=30.0)
     error = stats.snapshot().last_error

@@ -43,13 +43,11 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
 
 
 def _fold_sequential(sequence: nn.Sequential) -> int:
-    names = list(sequence._modules)
     count = 0
-    for first, second in itertools.pairwise(names):
-        conv, bn = sequence._modules[first], sequence._modules[second]
+    for (first, conv), (second, bn) in itertools.pairwise(list(sequence.named_children())):
         if _foldable(conv, bn):
-            sequence._modules[first] = fuse_conv_bn_eval(conv, bn)
-            sequence._modules[second] = nn.Identity()
+            setattr(sequence, first, fuse_conv_bn_eval(conv, bn))
+            setattr(sequence, second, nn.Identity())
             count += 1
     return count
 
